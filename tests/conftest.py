@@ -1,0 +1,31 @@
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from torchrl_mappo.config import config_from_dict
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+warnings.filterwarnings("ignore", message="You requested advantage normalization")
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+
+
+def small_cfg(**sections):
+    """A small, fast config (4 envs, tiny nets) with per-section overrides."""
+    data = {
+        "env": {"num_envs": 4, "max_steps": 20, "scenario_kwargs": {"n_agents": 3}},
+        "model": {"hidden_sizes": [16, 16]},
+        "train": {"frames_per_batch": 80, "total_frames": 160, "minibatch_size": 40, "num_epochs": 2},
+        "run": {"progress_bar": False},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return config_from_dict(data)

@@ -1,0 +1,72 @@
+"""The trainer end to end: CLI run directory, metrics, and learning with a margin."""
+import csv
+import math
+
+import pytest
+import torch
+
+from conftest import REPO, small_cfg
+from torchrl_mappo import Trainer, load_config
+from torchrl_mappo.cli import main
+from torchrl_mappo.metrics import read_metrics
+
+
+def test_cli_train_writes_run_directory_and_metrics(tmp_path, capsys):
+    code = main([
+        "train", str(REPO / "configs/vmas_navigation.yaml"), f"run.dir={tmp_path}", "run.name=tiny",
+        "env.num_envs=4", "train.frames_per_batch=400", "train.total_frames=800",
+        "train.minibatch_size=200", "train.num_epochs=1", "model.hidden_sizes=[16,16]",
+        "run.progress_bar=false",
+    ])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "run directory" in out and "done: 800 frames" in out
+    run = tmp_path / "tiny"
+    saved = load_config(run / "config.yaml")
+    assert saved.train.total_frames == 800 and saved.env.num_envs == 4
+    rows = read_metrics(run / "metrics.csv")
+    assert [r["frames"] for r in rows] == [400, 800]
+    with open(run / "metrics.csv") as f:
+        header = next(csv.reader(f))
+    for column in ("agents/episode_return", "agents/loss_objective", "agents/loss_critic",
+                   "agents/entropy", "agents/kl_approx", "agents/clip_fraction",
+                   "agents/explained_variance", "fps", "wall_time"):
+        assert column in header
+    # 4 envs x 100 steps = 400 frames: every iteration ends 4 episodes.
+    assert all(r["agents/episodes"] == 4 and math.isfinite(r["agents/episode_return"]) for r in rows)
+
+
+def test_update_changes_actor_and_critic_parameters():
+    trainer = Trainer.from_config(small_cfg())
+    loss = trainer.losses["agents"]
+    before = [p.detach().clone() for p in loss.parameters()]
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    metrics = trainer.update(batch)
+    assert all(math.isfinite(v) for v in metrics.values())
+    changed = [not torch.equal(b, p) for b, p in zip(before, loss.parameters())]
+    assert all(changed), "every actor and critic parameter should move"
+    trainer.collector.shutdown()
+
+
+def test_target_return_stops_early():
+    cfg = small_cfg(train={"target_return": -1e9, "total_frames": 800})
+    history = Trainer.from_config(cfg).train()
+    assert len(history) == 1
+
+
+def test_seeded_navigation_run_learns():
+    """A short seeded VMAS navigation run must improve its return by >= 0.5.
+
+    Untrained agents score about -1.1 on the first batch (collisions, no
+    progress to goal); 36k frames of MAPPO bring them above -0.2 (~0.3 at
+    seed 0). The 0.5 margin is well above seed-to-seed noise of an untrained policy.
+    """
+    cfg = load_config(REPO / "configs/vmas_navigation.yaml", [
+        "model.hidden_sizes=[64,64]", "train.lr=5e-4", "train.total_frames=36000",
+        "train.seed=0", "run.progress_bar=false",
+    ])
+    history = Trainer.from_config(cfg).train()
+    returns = [row["agents/episode_return"] for row in history]
+    first, last = returns[0], max(returns[-2:])
+    assert last - first >= 0.5, returns

@@ -1,0 +1,5 @@
+import sys
+
+from torchrl_mappo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,411 @@
+"""Typed configuration: one dataclass per section, YAML loading and overrides.
+
+Each dataclass mirrors the arguments of the thing it configures, and its
+defaults are the only defaults in the package. A YAML file overrides them;
+``"section.field=value"`` strings override the file. Anything that does not
+fit (unknown key, wrong type, out-of-range value) raises :class:`ConfigError`
+with the field's full name and the fix.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import yaml
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "EnvConfig",
+    "LossConfig",
+    "ModelConfig",
+    "RunConfig",
+    "TrainConfig",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+]
+
+
+class ConfigError(ValueError):
+    """Bad user input: the message names the field and how to fix it."""
+
+
+ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu", "leaky_relu")
+ENV_FAMILIES = ("vmas",)
+
+
+@dataclass
+class EnvConfig:
+    """Arguments of :func:`torchrl_mappo.make_env`.
+
+    ``scenario_kwargs`` go straight to the simulator's scenario (for VMAS:
+    ``n_agents``, ``shared_rew``, ``lidar_range`` ...).
+    """
+
+    family: Literal["vmas"] = "vmas"
+    scenario: str = "navigation"
+    num_envs: int = 60
+    max_steps: int = 100
+    continuous_actions: bool = True
+    scenario_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    """Arguments of :func:`make_actor` and :func:`make_critic`.
+
+    Default network: ``[Linear(256) -> LayerNorm -> Tanh] x 2`` (MAPPO spec).
+    ``share_params``: one network for all agents of a group (``false``: one per
+    agent, evaluated in a single vmapped call). ``centralized``: the critic
+    sees the global state (or all the group's observations); ``false`` gives
+    IPPO's local critic.
+    """
+
+    hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
+    activation: Literal["tanh", "relu", "elu", "gelu", "silu", "leaky_relu"] = "tanh"
+    layer_norm: bool = True
+    share_params: bool = True
+    centralized: bool = True
+    init_log_std: float = 0.0
+
+
+@dataclass
+class LossConfig:
+    """Arguments of :func:`make_loss` (TorchRL's ``MAPPOLoss`` and its GAE)."""
+
+    clip_epsilon: float = 0.2
+    entropy_coeff: float = 0.01
+    critic_coeff: float = 0.5
+    gamma: float = 0.99
+    lmbda: float = 0.95
+    normalize_advantage: bool = True
+    clip_value: float | None = None
+    loss_critic_type: Literal["l1", "l2", "smooth_l1"] = "l2"
+
+
+@dataclass
+class TrainConfig:
+    """Arguments of :class:`torchrl_mappo.Trainer` (the loop and its budget).
+
+    ``target_return``: stop as soon as every group's mean episode return in an
+    iteration reaches it (``null``: run the whole ``total_frames``).
+    ``num_threads``: torch intra-op threads (``null``: leave torch's choice).
+    """
+
+    frames_per_batch: int = 6000
+    total_frames: int = 120_000
+    num_epochs: int = 10
+    minibatch_size: int = 1000
+    lr: float = 3e-4
+    max_grad_norm: float = 0.5
+    seed: int = 0
+    device: str = "cpu"
+    target_return: float | None = None
+    num_threads: int | None = None
+
+
+@dataclass
+class RunConfig:
+    """Where and how a run records itself.
+
+    The run directory is ``<dir>/<name>``; ``name: null`` means
+    ``<config file stem>-<date>-<time>``. ``logger``: ``csv`` writes
+    ``metrics.csv`` in the run directory.
+    """
+
+    dir: str = "runs"
+    name: str | None = None
+    logger: Literal["csv"] = "csv"
+    progress_bar: bool = True
+
+
+@dataclass
+class Config:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    source: str | None = field(default=None, compare=False, repr=False)
+    """Path of the YAML file the config came from (not a config key)."""
+
+
+_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
+
+
+# --------------------------------------------------------------------------- #
+# Type checking of values
+# --------------------------------------------------------------------------- #
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        inner = " or ".join(_type_name(a) for a in args)
+        return f"{inner} or null" if len(args) < len(typing.get_args(tp)) else inner
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        return f"a list of {_type_name(arg)}"
+    if origin is dict:
+        return "a mapping"
+    if tp is float:
+        return "a number"
+    if tp is int:
+        return "an integer"
+    if tp is bool:
+        return "true or false"
+    if tp is str:
+        return "a string"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Return ``value`` as type ``tp`` or raise ConfigError naming ``where``."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(
+        f"{where}: expected {_type_name(tp)}, got {value!r} "
+        f"({type(value).__name__}); fix the value in the config or override"
+    )
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        close = difflib.get_close_matches(str(value), [str(a) for a in typing.get_args(tp)], 1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(
+            f"{where}: {value!r} is not allowed; use {_type_name(tp)}{hint}"
+        )
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise bad
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError:
+                continue
+        raise bad
+    if origin is list:
+        (arg,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_coerce(v, arg, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            # PyYAML reads ``3e-4`` (no dot) as a string: accept it as a number.
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise bad
+
+
+def _build_section(cls: type, data: Any, section: str, origin: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{origin}: section '{section}' must be a mapping of field: value, "
+            f"got {type(data).__name__}"
+        )
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, 1)
+            hint = f"; did you mean '{section}.{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{origin}: unknown key '{section}.{key}'{hint} "
+                f"(valid keys: {', '.join(names)})"
+            )
+        kwargs[key] = _coerce(value, hints[key], f"{origin}: {section}.{key}")
+    return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------- #
+# Range checks: values of the right type that still cannot work
+# --------------------------------------------------------------------------- #
+def _check(cfg: Config, origin: str) -> None:
+    def need(cond: bool, name: str, msg: str) -> None:
+        if not cond:
+            value = getattr(getattr(cfg, name.split(".")[0]), name.split(".")[1])
+            raise ConfigError(f"{origin}: {name}={value!r}: {msg}")
+
+    e, m, l, t = cfg.env, cfg.model, cfg.loss, cfg.train
+    need(e.num_envs > 0, "env.num_envs", "must be a positive integer")
+    need(e.max_steps > 0, "env.max_steps", "must be a positive integer")
+    need(len(m.hidden_sizes) > 0, "model.hidden_sizes", "give at least one layer size, e.g. [256, 256]")
+    need(all(h > 0 for h in m.hidden_sizes), "model.hidden_sizes", "every layer size must be positive")
+    need(0 < l.clip_epsilon < 1, "loss.clip_epsilon", "must be in (0, 1), e.g. 0.2")
+    need(l.entropy_coeff >= 0, "loss.entropy_coeff", "must be >= 0")
+    need(l.critic_coeff >= 0, "loss.critic_coeff", "must be >= 0")
+    need(0 < l.gamma <= 1, "loss.gamma", "must be in (0, 1], e.g. 0.99")
+    need(0 <= l.lmbda <= 1, "loss.lmbda", "must be in [0, 1], e.g. 0.95")
+    need(l.clip_value is None or l.clip_value > 0, "loss.clip_value", "must be > 0, or null to disable")
+    need(t.frames_per_batch > 0, "train.frames_per_batch", "must be a positive integer")
+    need(
+        t.frames_per_batch % e.num_envs == 0,
+        "train.frames_per_batch",
+        f"must be a multiple of env.num_envs={e.num_envs} (every env steps the same number of times)",
+    )
+    need(t.total_frames >= t.frames_per_batch, "train.total_frames",
+         f"must be at least train.frames_per_batch={t.frames_per_batch}")
+    need(t.num_epochs > 0, "train.num_epochs", "must be a positive integer")
+    need(t.minibatch_size > 0, "train.minibatch_size", "must be a positive integer")
+    need(
+        t.minibatch_size <= t.frames_per_batch,
+        "train.minibatch_size",
+        f"must not exceed train.frames_per_batch={t.frames_per_batch}",
+    )
+    need(t.lr > 0 and math.isfinite(t.lr), "train.lr", "must be a positive number, e.g. 3e-4")
+    need(t.max_grad_norm > 0, "train.max_grad_norm", "must be > 0")
+    need(t.seed >= 0, "train.seed", "must be >= 0")
+    need(t.num_threads is None or t.num_threads > 0, "train.num_threads", "must be a positive integer or null")
+    need(t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps", "train.device",
+         "use 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    need(bool(cfg.run.dir), "run.dir", "must be a non-empty path")
+
+
+def _check_env(cfg: Config, origin: str) -> None:
+    """Checks that need the simulator's own list of scenarios."""
+    if cfg.env.family == "vmas":
+        import vmas
+
+        if cfg.env.scenario not in vmas.scenarios:
+            close = difflib.get_close_matches(cfg.env.scenario, vmas.scenarios, 1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"{origin}: env.scenario={cfg.env.scenario!r} is not a VMAS scenario{hint} "
+                f"(available: {', '.join(vmas.scenarios)})"
+            )
+
+
+# --------------------------------------------------------------------------- #
+# Public entry points
+# --------------------------------------------------------------------------- #
+def config_from_dict(data: Any, origin: str = "config") -> Config:
+    """Build and validate a :class:`Config` from a plain mapping."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping of sections, got {type(data).__name__}")
+    for key in data:
+        if key not in _SECTIONS:
+            close = difflib.get_close_matches(str(key), list(_SECTIONS), 1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{origin}: unknown section '{key}'{hint} (valid sections: {', '.join(_SECTIONS)})"
+            )
+    hints = typing.get_type_hints(Config)
+    sections = {
+        name: _build_section(hints[name], data.get(name), name, origin) for name in _SECTIONS
+    }
+    cfg = Config(**sections)
+    _check(cfg, origin)
+    _check_env(cfg, origin)
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The fully resolved config as plain data (what ``config.yaml`` of a run holds)."""
+    out = dataclasses.asdict(cfg)
+    out.pop("source", None)
+    return out
+
+
+def _apply_override(data: dict, override: str) -> None:
+    if not isinstance(override, str) or "=" not in override:
+        raise ConfigError(
+            f"override {override!r}: expected 'section.field=value', e.g. 'train.lr=1e-3'"
+        )
+    path, _, raw = override.partition("=")
+    parts = path.strip().split(".")
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(
+            f"override {override!r}: the key must name a section and a field, e.g. 'train.seed=1'"
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Load a YAML config, apply ``"section.field=value"`` overrides, validate.
+
+    Args:
+        path: YAML file with the sections ``env``, ``model``, ``loss``,
+            ``train`` and ``run`` (each optional; missing fields take the
+            dataclass defaults).
+        overrides: strings such as ``"train.seed=3"`` or
+            ``"env.scenario_kwargs.n_agents=4"``; values are parsed as YAML.
+
+    Raises:
+        ConfigError: missing or unreadable file, unknown key, wrong type or
+            out-of-range value. The message names the field and the fix.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {str(path)!r} (give the path to a YAML file, e.g. configs/vmas_navigation.yaml)")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the file: {err}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    for override in overrides:
+        _apply_override(data, override)
+    cfg = config_from_dict(data, origin=str(path))
+    cfg.source = str(path)
+    return cfg

@@ -1,0 +1,73 @@
+"""Every tensordict key the package reads or writes, defined once.
+
+Per-agent data lives under ``(group, <field>)`` (TorchRL's multi-agent
+convention); the env's global state, when it has one, lives at the root.
+Use the helpers below instead of spelling tuples by hand.
+"""
+from __future__ import annotations
+
+from tensordict.utils import NestedKey
+
+STATE: str = "state"
+"""Root key of the env's global state (PettingZoo ``return_state=True``, MAgent2)."""
+
+DONE: str = "done"
+TERMINATED: str = "terminated"
+REWARD: str = "reward"
+NEXT: str = "next"
+
+
+def observation(group: str) -> NestedKey:
+    """Local observation of every agent of ``group``: ``[*B, n_agents, *obs_shape]``."""
+    return (group, "observation")
+
+
+def action(group: str) -> NestedKey:
+    return (group, "action")
+
+
+def action_log_prob(group: str) -> NestedKey:
+    """Log-probability of the sampled action; the actor writes it, the loss reads it."""
+    return (group, "action_log_prob")
+
+
+def loc(group: str) -> NestedKey:
+    return (group, "loc")
+
+
+def scale(group: str) -> NestedKey:
+    return (group, "scale")
+
+
+def logits(group: str) -> NestedKey:
+    return (group, "logits")
+
+
+def state_value(group: str) -> NestedKey:
+    """Critic output, one value per agent: ``[*B, n_agents, 1]``."""
+    return (group, "state_value")
+
+
+def advantage(group: str) -> NestedKey:
+    return (group, "advantage")
+
+
+def value_target(group: str) -> NestedKey:
+    return (group, "value_target")
+
+
+def reward(group: str) -> NestedKey:
+    return (group, REWARD)
+
+
+def done(group: str) -> NestedKey:
+    return (group, DONE)
+
+
+def terminated(group: str) -> NestedKey:
+    return (group, TERMINATED)
+
+
+def episode_reward(group: str) -> NestedKey:
+    """Running sum of ``(group, "reward")`` over the current episode (``RewardSum``)."""
+    return (group, "episode_reward")

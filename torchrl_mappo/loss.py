@@ -1,0 +1,71 @@
+"""``make_loss``: TorchRL's ``MAPPOLoss`` with its keys set for one group and its GAE."""
+from __future__ import annotations
+
+import warnings
+
+from tensordict.nn import TensorDictModule
+from torchrl.envs import EnvBase
+from torchrl.modules import ProbabilisticActor
+from torchrl.objectives import ValueEstimators
+from torchrl.objectives.multiagent import MAPPOLoss
+
+from torchrl_mappo import keys
+from torchrl_mappo.config import LossConfig
+
+# We standardise advantages over the agent dim on purpose (MAPPO spec: over
+# the batch, not per agent); TorchRL warns about it on every call.
+warnings.filterwarnings(
+    "ignore", message="You requested advantage normalization", category=UserWarning
+)
+
+
+def _group_or_root(env: EnvBase, group: str, group_key, root_key: str, available):
+    """The group's own entry if the env has one, else the team-level root entry.
+
+    VMAS, for one, has per-agent rewards but only a root ``done``;
+    ``MultiAgentGAE`` broadcasts root entries to the agents.
+    """
+    return group_key if group_key in available else root_key
+
+
+def make_loss(
+    actor: ProbabilisticActor,
+    critic: TensorDictModule,
+    env: EnvBase,
+    group: str,
+    cfg_loss: LossConfig,
+) -> MAPPOLoss:
+    """TorchRL's ``MAPPOLoss`` for ``group`` with a ``MultiAgentGAE`` value estimator.
+
+    Keys: action ``(group, "action")``, log-prob ``(group, "action_log_prob")``,
+    value ``(group, "state_value")``, reward ``(group, "reward")``; done and
+    terminated from ``(group, ...)`` when the env has them, else the root.
+    GAE writes ``(group, "advantage")`` and ``(group, "value_target")``, so
+    several groups' losses can share one batch.
+
+    Advantages are standardised over the whole batch, agents included (the
+    MAPPO spec; ``MAPPOLoss``'s own default is per agent).
+    """
+    loss = MAPPOLoss(
+        actor,
+        critic,
+        clip_epsilon=cfg_loss.clip_epsilon,
+        entropy_coeff=cfg_loss.entropy_coeff,
+        critic_coeff=cfg_loss.critic_coeff,
+        loss_critic_type=cfg_loss.loss_critic_type,
+        normalize_advantage=cfg_loss.normalize_advantage,
+        normalize_advantage_exclude_dims=(),
+        clip_value=cfg_loss.clip_value,
+    )
+    loss.set_keys(
+        action=keys.action(group),
+        sample_log_prob=keys.action_log_prob(group),
+        value=keys.state_value(group),
+        reward=keys.reward(group),
+        done=_group_or_root(env, group, keys.done(group), keys.DONE, env.done_keys),
+        terminated=_group_or_root(env, group, keys.terminated(group), keys.TERMINATED, env.done_keys),
+        advantage=keys.advantage(group),
+        value_target=keys.value_target(group),
+    )
+    loss.make_value_estimator(ValueEstimators.MAGAE, gamma=cfg_loss.gamma, lmbda=cfg_loss.lmbda)
+    return loss
