@@ -71,3 +71,8 @@ def terminated(group: str) -> NestedKey:
 def episode_reward(group: str) -> NestedKey:
     """Running sum of ``(group, "reward")`` over the current episode (``RewardSum``)."""
     return (group, "episode_reward")
+
+
+def mask(group: str) -> NestedKey:
+    """Which agents of ``group`` are alive/acting (``use_mask=True`` PettingZoo envs)."""
+    return (group, "mask")

@@ -1,0 +1,81 @@
+"""Our TorchRL transforms; each works on its own in any TorchRL pipeline."""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from tensordict import TensorDictBase
+from torchrl.envs import Transform
+
+from torchrl_mappo import keys
+
+REWARD_SHARING_MODES = ("individual", "shared", "mixed")
+
+
+class RewardSharing(Transform):
+    """Share each team's reward among its agents.
+
+    For every configured group, with ``r`` the group's per-agent reward
+    ``(group, "reward")`` of shape ``[*B, n_agents, 1]`` and ``m`` its mean
+    over the agents:
+
+    - ``"individual"``: ``r`` unchanged;
+    - ``"shared"``: every agent gets ``m``;
+    - ``"mixed"`` with weight ``w``: ``w * m + (1 - w) * r``.
+
+    Where the env marks live agents with ``(group, "mask")`` (MAgent2 with
+    ``use_mask=True``), the team mean is over the live agents only and dead
+    agents keep their own reward.
+
+    Args:
+        modes: ``{group: mode}`` or ``{group: (mode, weight)}``; groups left
+            out are unchanged.
+
+    Example:
+        >>> env = TransformedEnv(base, RewardSharing({"agents": ("mixed", 0.5)}))
+    """
+
+    def __init__(self, modes: Mapping[str, str | tuple[str, float]]):
+        self.modes: dict[str, tuple[str, float]] = {}
+        for group, spec in modes.items():
+            mode, weight = (spec, 1.0) if isinstance(spec, str) else spec
+            if mode not in REWARD_SHARING_MODES:
+                raise ValueError(
+                    f"reward sharing mode for group {group!r} is {mode!r}; use one of {REWARD_SHARING_MODES}"
+                )
+            if mode == "shared":
+                weight = 1.0
+            elif mode == "individual":
+                weight = 0.0
+            if not 0.0 <= weight <= 1.0:
+                raise ValueError(f"reward sharing weight for group {group!r} must be in [0, 1], got {weight}")
+            self.modes[group] = (mode, float(weight))
+        reward_keys = [keys.reward(g) for g in self.modes]
+        super().__init__(in_keys=reward_keys, out_keys=reward_keys)
+
+    @staticmethod
+    def share(reward: torch.Tensor, weight: float, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``weight * team_mean + (1 - weight) * reward`` over the agent dim (-2)."""
+        if weight == 0.0:
+            return reward
+        if mask is None:
+            mean = reward.mean(dim=-2, keepdim=True)
+            return weight * mean + (1.0 - weight) * reward
+        mask = mask.reshape(reward.shape[:-1] + (1,)).to(reward.dtype)
+        mean = (reward * mask).sum(-2, keepdim=True) / mask.sum(-2, keepdim=True).clamp_min(1)
+        return torch.where(mask.bool(), weight * mean + (1.0 - weight) * reward, reward)
+
+    def _call(self, next_tensordict: TensorDictBase) -> TensorDictBase:
+        for group, (_, weight) in self.modes.items():
+            reward = next_tensordict.get(keys.reward(group))
+            mask = next_tensordict.get(keys.mask(group), None)
+            next_tensordict.set(keys.reward(group), self.share(reward, weight, mask))
+        return next_tensordict
+
+    def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
+        return tensordict_reset
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        # Offline use (a stored batch): share the rewards stored under "next".
+        self._call(tensordict.get(keys.NEXT))
+        return tensordict
