@@ -30,7 +30,44 @@ def _parser() -> argparse.ArgumentParser:
         "overrides", nargs="*", metavar="section.field=value",
         help="config overrides, e.g. train.seed=1 env.num_envs=32",
     )
+    ev = sub.add_parser("eval", help="evaluate a run's trained groups (vs random or a frozen checkpoint)")
+    ev.add_argument("checkpoint", help="run directory or checkpoint .pt file")
+    ev.add_argument("--episodes", type=int, default=10, help="episodes to play (default 10)")
+    ev.add_argument("--deterministic", action="store_true", help="act with the policy's mode")
+    ev.add_argument(
+        "--opponent", default=None,
+        help="what the opponent groups play: 'random' or another run's checkpoint (default: "
+             "groups the run did not train act at random)",
+    )
+    ev.add_argument(
+        "--opponent-groups", nargs="+", default=None, metavar="GROUP",
+        help="groups that play --opponent (default: the groups the run did not train)",
+    )
+    ev.add_argument("--seed", type=int, default=12345)
+    ev.add_argument("--json", action="store_true", help="print the result as JSON")
     return parser
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import json
+
+    from torchrl_mappo.evaluate import evaluate_checkpoint
+
+    if args.episodes <= 0:
+        raise ConfigError(f"--episodes={args.episodes}: must be a positive integer")
+    result = evaluate_checkpoint(
+        args.checkpoint, episodes=args.episodes, deterministic=args.deterministic,
+        opponent=args.opponent, opponent_groups=args.opponent_groups, seed=args.seed,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{result['checkpoint']}: {result['episodes']} episodes")
+    for g, r in result["groups"].items():
+        extra = f", win rate {r['win_rate']:.0%}" if "win_rate" in r else ""
+        extra += f", survivors {r['survivors_mean']:.1f}" if "survivors_mean" in r else ""
+        print(f"  {g} ({result['policies'][g]}): return {r['return_mean']:.3f} ± {r['return_std']:.3f}{extra}")
+    return 0
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -39,7 +76,7 @@ def _train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     # Heavy imports only once the config is known to be good.
     from torchrl_mappo.runs import make_run_dir, run_dir_for
-    from torchrl_mappo.trainer import Trainer
+    from torchrl_mappo.trainer import CHECKPOINT, Trainer
 
     run_dir = run_dir_for(cfg)
     # Build everything before touching the disk: an env that rejects the
@@ -48,14 +85,16 @@ def _train(args: argparse.Namespace) -> int:
     make_run_dir(cfg, run_dir)
     print(f"run directory: {run_dir}", flush=True)
     history = trainer.train()
+    checkpoint = trainer.save(run_dir / CHECKPOINT)
     last = history[-1]
     returns = ", ".join(
-        f"{g}={last[f'{g}/episode_return']:.3f}" for g in trainer.groups()
+        f"{g}={last[f'{g}/episode_return']:.3f}" for g in trainer.groups
         if not math.isnan(last[f"{g}/episode_return"])
     )
     print(
         f"done: {last['frames']} frames in {last['wall_time']:.1f} s; "
-        f"last mean episode return: {returns or 'n/a'}; metrics: {run_dir / 'metrics.csv'}"
+        f"last mean episode return: {returns or 'n/a'}; metrics: {run_dir / 'metrics.csv'}; "
+        f"checkpoint: {checkpoint}"
     )
     return 0
 
@@ -65,6 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "train":
             return _train(args)
+        if args.command == "eval":
+            return _eval(args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

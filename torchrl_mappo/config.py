@@ -22,6 +22,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "EnvConfig",
+    "GroupConfig",
     "LossConfig",
     "ModelConfig",
     "RunConfig",
@@ -37,23 +38,38 @@ class ConfigError(ValueError):
 
 
 ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu", "leaky_relu")
-ENV_FAMILIES = ("vmas",)
+ENV_FAMILIES = ("vmas", "pettingzoo", "magent")
+GROUP_MAP_PRESETS = ("per_agent", "all_in_one")
+REWARD_SHARING_MODES = ("individual", "shared", "mixed")
 
 
 @dataclass
 class EnvConfig:
     """Arguments of :func:`torchrl_mappo.make_env`.
 
-    ``scenario_kwargs`` go straight to the simulator's scenario (for VMAS:
-    ``n_agents``, ``shared_rew``, ``lidar_range`` ...).
+    ``family``: ``vmas`` (``VmasEnv``), ``pettingzoo`` (an ``mpe2`` env, e.g.
+    ``simple_spread_v3``, through ``PettingZooWrapper``) or ``magent``
+    (``magent2`` ``battle_v4`` through ``PettingZooWrapper``).
+    ``scenario_kwargs`` go straight to the scenario (for VMAS: ``n_agents``,
+    ``shared_rew``, ``lidar_range`` ...; for MAgent2: ``map_size`` ...).
+    ``group_map``: how agents form groups (TorchRL's ``group_map``):
+    ``null`` (the env's default: by name prefix), ``per_agent``,
+    ``all_in_one``, or ``{team: [agent names]}``.
+    ``reward_sharing``: per group, ``individual``, ``shared`` or
+    ``{mode: mixed, weight: w}`` (see :class:`RewardSharing`).
+    ``return_state``: PettingZoo/MAgent2 envs put their global state at the
+    root ``"state"`` (the centralized critic's input).
     """
 
-    family: Literal["vmas"] = "vmas"
+    family: Literal["vmas", "pettingzoo", "magent"] = "vmas"
     scenario: str = "navigation"
     num_envs: int = 60
     max_steps: int = 100
     continuous_actions: bool = True
     scenario_kwargs: dict[str, Any] = field(default_factory=dict)
+    group_map: str | dict[str, list[str]] | None = None
+    reward_sharing: dict[str, Any] = field(default_factory=dict)
+    return_state: bool = True
 
 
 @dataclass
@@ -64,7 +80,10 @@ class ModelConfig:
     ``share_params``: one network for all agents of a group (``false``: one per
     agent, evaluated in a single vmapped call). ``centralized``: the critic
     sees the global state (or all the group's observations); ``false`` gives
-    IPPO's local critic.
+    IPPO's local critic. ``critic_input`` (centralized critic only):
+    ``auto`` (the env's global state if it has one, else ``concat_obs``),
+    ``state``, ``concat_obs`` (the group's own observations, concatenated) or
+    ``all_obs`` (every group's observations, concatenated).
     """
 
     hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
@@ -72,6 +91,7 @@ class ModelConfig:
     layer_norm: bool = True
     share_params: bool = True
     centralized: bool = True
+    critic_input: Literal["auto", "state", "concat_obs", "all_obs"] = "auto"
     init_log_std: float = 0.0
 
 
@@ -126,17 +146,65 @@ class RunConfig:
 
 
 @dataclass
+class GroupConfig:
+    """Settings of one group that differ from the shared ones (``per_group.<group>``).
+
+    ``model`` and ``loss`` override fields of the ``model`` and ``loss``
+    sections for this group only; ``lr`` its optimizer's learning rate.
+    ``policy: random`` makes the group act uniformly at random and never
+    train (an opponent for competitive settings).
+    """
+
+    model: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] = field(default_factory=dict)
+    lr: float | None = None
+    policy: Literal["learn", "random"] = "learn"
+
+
+@dataclass
 class Config:
     env: EnvConfig = field(default_factory=EnvConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    per_group: dict[str, GroupConfig] = field(default_factory=dict)
     source: str | None = field(default=None, compare=False, repr=False)
     """Path of the YAML file the config came from (not a config key)."""
 
+    def group(self, group: str) -> GroupConfig:
+        return self.per_group.get(group, GroupConfig())
 
-_SECTIONS = {f.name: f.type for f in dataclasses.fields(Config) if f.name != "source"}
+    def group_model(self, group: str) -> ModelConfig:
+        """``model`` with ``per_group.<group>.model`` applied."""
+        return dataclasses.replace(self.model, **self.group(group).model)
+
+    def group_loss(self, group: str) -> LossConfig:
+        """``loss`` with ``per_group.<group>.loss`` applied."""
+        return dataclasses.replace(self.loss, **self.group(group).loss)
+
+    def group_lr(self, group: str) -> float:
+        lr = self.group(group).lr
+        return self.train.lr if lr is None else lr
+
+    def check_groups(self, groups: list[str]) -> None:
+        """Per-group settings must name groups the env has."""
+        names = (
+            [("per_group", g) for g in self.per_group]
+            + [("env.reward_sharing", g) for g in self.env.reward_sharing]
+        )
+        for section, g in names:
+            if g not in groups:
+                close = difflib.get_close_matches(g, groups, 1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"{section}.{g}: the env has no group {g!r}{hint} (its groups: {', '.join(groups)})"
+                )
+
+
+_SECTIONS = {
+    f.name: f.type for f in dataclasses.fields(Config) if f.name not in ("source", "per_group")
+}
 
 
 # --------------------------------------------------------------------------- #
@@ -258,6 +326,26 @@ def _build_section(cls: type, data: Any, section: str, origin: str) -> Any:
     return cls(**kwargs)
 
 
+def _build_per_group(data: Any, origin: str) -> dict[str, GroupConfig]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: per_group must map group names to settings, got {type(data).__name__}")
+    out = {}
+    for group, values in data.items():
+        gcfg = _build_section(GroupConfig, values, f"per_group.{group}", origin)
+        # The overrides must be valid fields of their sections, with valid types.
+        for name, cls in (("model", ModelConfig), ("loss", LossConfig)):
+            _build_section(cls, getattr(gcfg, name), f"per_group.{group}.{name}", origin)
+            hints = typing.get_type_hints(cls)
+            setattr(gcfg, name, {
+                k: _coerce(v, hints[k], f"{origin}: per_group.{group}.{name}.{k}")
+                for k, v in getattr(gcfg, name).items()
+            })
+        out[str(group)] = gcfg
+    return out
+
+
 # --------------------------------------------------------------------------- #
 # Range checks: values of the right type that still cannot work
 # --------------------------------------------------------------------------- #
@@ -300,20 +388,106 @@ def _check(cfg: Config, origin: str) -> None:
     need(t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps", "train.device",
          "use 'cpu', 'cuda', 'cuda:N' or 'mps'")
     need(bool(cfg.run.dir), "run.dir", "must be a non-empty path")
+    need(not (e.family == "magent" and e.continuous_actions), "env.continuous_actions",
+         "MAgent2 has only discrete actions; set env.continuous_actions: false")
+    _check_group_map(e.group_map, origin)
+    _check_reward_sharing(e.reward_sharing, origin)
+    for group, g in cfg.per_group.items():
+        if g.lr is not None and not g.lr > 0:
+            raise ConfigError(f"{origin}: per_group.{group}.lr={g.lr!r}: must be a positive number")
+        merged = Config(
+            env=e, model=cfg.group_model(group), loss=cfg.group_loss(group), train=t, run=cfg.run
+        )
+        try:
+            _check(merged, origin)
+        except ConfigError as err:
+            raise ConfigError(str(err).replace(": model.", f": per_group.{group}.model.").replace(
+                ": loss.", f": per_group.{group}.loss.")) from None
+
+
+def _check_group_map(group_map: Any, origin: str) -> None:
+    if group_map is None:
+        return
+    if isinstance(group_map, str):
+        if group_map not in GROUP_MAP_PRESETS:
+            raise ConfigError(
+                f"{origin}: env.group_map={group_map!r}: use one of {', '.join(GROUP_MAP_PRESETS)}, "
+                "null (the env's default) or a mapping {team: [agent names]}"
+            )
+        return
+    if not group_map:
+        raise ConfigError(f"{origin}: env.group_map is empty; map at least one team to its agents")
+    seen: dict[str, str] = {}
+    for team, agents in group_map.items():
+        if not isinstance(agents, list) or not agents or not all(isinstance(a, str) for a in agents):
+            raise ConfigError(
+                f"{origin}: env.group_map.{team}: give a non-empty list of agent names, e.g. [agent_0, agent_1]"
+            )
+        for agent in agents:
+            if agent in seen:
+                raise ConfigError(
+                    f"{origin}: env.group_map: agent {agent!r} is in two teams ({seen[agent]!r} and {team!r}); "
+                    "put each agent in exactly one team"
+                )
+            seen[agent] = team
+
+
+def _check_reward_sharing(sharing: dict, origin: str) -> None:
+    for group, spec in sharing.items():
+        where = f"{origin}: env.reward_sharing.{group}"
+        if isinstance(spec, str):
+            mode, weight = spec, None
+        elif isinstance(spec, dict) and set(spec) <= {"mode", "weight"} and "mode" in spec:
+            mode, weight = spec["mode"], spec.get("weight")
+        else:
+            raise ConfigError(
+                f"{where}: give a mode ({', '.join(REWARD_SHARING_MODES)}) or {{mode: mixed, weight: 0.5}}"
+            )
+        if mode not in REWARD_SHARING_MODES:
+            raise ConfigError(f"{where}: mode {mode!r} is not one of {', '.join(REWARD_SHARING_MODES)}")
+        if mode == "mixed":
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+                raise ConfigError(f"{where}: mixed needs a weight in [0, 1], e.g. {{mode: mixed, weight: 0.5}}")
+        elif weight is not None:
+            raise ConfigError(f"{where}: a weight only applies to mode 'mixed'")
+
+
+def reward_sharing_modes(sharing: dict) -> dict[str, tuple[str, float]]:
+    """``env.reward_sharing`` as ``{group: (mode, weight)}`` for :class:`RewardSharing`."""
+    out = {}
+    for group, spec in sharing.items():
+        if isinstance(spec, str):
+            out[group] = (spec, 1.0 if spec == "shared" else 0.0)
+        else:
+            out[group] = (spec["mode"], float(spec.get("weight", 0.0)))
+    return out
+
+
+def available_scenarios(family: str) -> list[str]:
+    """Scenario names each env family offers (from the installed simulator)."""
+    if family == "vmas":
+        import vmas
+
+        return [*vmas.scenarios, *vmas.mpe_scenarios, *vmas.debug_scenarios]
+    if family == "pettingzoo":
+        import mpe2.all_modules
+
+        return sorted(name.split("/", 1)[-1] for name in mpe2.all_modules.mpe_environments)
+    if family == "magent":
+        return ["battle_v4"]
+    return []
 
 
 def _check_env(cfg: Config, origin: str) -> None:
     """Checks that need the simulator's own list of scenarios."""
-    if cfg.env.family == "vmas":
-        import vmas
-
-        if cfg.env.scenario not in vmas.scenarios:
-            close = difflib.get_close_matches(cfg.env.scenario, vmas.scenarios, 1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"{origin}: env.scenario={cfg.env.scenario!r} is not a VMAS scenario{hint} "
-                f"(available: {', '.join(vmas.scenarios)})"
-            )
+    names = available_scenarios(cfg.env.family)
+    if cfg.env.scenario not in names:
+        close = difflib.get_close_matches(cfg.env.scenario, names, 1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"{origin}: env.scenario={cfg.env.scenario!r} is not a {cfg.env.family} scenario{hint} "
+            f"(available: {', '.join(names)})"
+        )
 
 
 # --------------------------------------------------------------------------- #
@@ -326,17 +500,17 @@ def config_from_dict(data: Any, origin: str = "config") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: the top level must be a mapping of sections, got {type(data).__name__}")
     for key in data:
-        if key not in _SECTIONS:
+        if key not in _SECTIONS and key != "per_group":
             close = difflib.get_close_matches(str(key), list(_SECTIONS), 1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(
-                f"{origin}: unknown section '{key}'{hint} (valid sections: {', '.join(_SECTIONS)})"
+                f"{origin}: unknown section '{key}'{hint} (valid sections: {', '.join([*_SECTIONS, 'per_group'])})"
             )
     hints = typing.get_type_hints(Config)
     sections = {
         name: _build_section(hints[name], data.get(name), name, origin) for name in _SECTIONS
     }
-    cfg = Config(**sections)
+    cfg = Config(**sections, per_group=_build_per_group(data.get("per_group"), origin))
     _check(cfg, origin)
     _check_env(cfg, origin)
     return cfg

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import warnings
 
+import torch
+from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModule
 from torchrl.envs import EnvBase
 from torchrl.modules import ProbabilisticActor
@@ -28,6 +30,22 @@ def _group_or_root(env: EnvBase, group: str, group_key, root_key: str, available
     return group_key if group_key in available else root_key
 
 
+class MaskedMAPPOLoss(MAPPOLoss):
+    """``MAPPOLoss`` whose advantage standardisation also skips dead agents.
+
+    TorchRL already drops masked positions (``loss_mask_key``) from every
+    loss term; its advantage standardisation only honours the time-padding
+    mask ``"shifted_valid"``. This hook feeds it the live-agent mask instead,
+    so a dead agent's advantage cannot shift the live agents' statistics.
+    """
+
+    def _standardize_advantage(self, advantage: torch.Tensor, tensordict: TensorDictBase) -> torch.Tensor:
+        alive = tensordict.get(self.loss_mask_key, None) if isinstance(self.loss_mask_key, tuple) else None
+        if alive is not None:
+            tensordict = TensorDict({"shifted_valid": alive}, batch_size=tensordict.batch_size)
+        return super()._standardize_advantage(advantage, tensordict)
+
+
 def make_loss(
     actor: ProbabilisticActor,
     critic: TensorDictModule,
@@ -45,8 +63,15 @@ def make_loss(
 
     Advantages are standardised over the whole batch, agents included (the
     MAPPO spec; ``MAPPOLoss``'s own default is per agent).
+
+    Where the env marks live agents with ``(group, "mask")`` (MAgent2), the
+    loss reads it as its ``loss_mask_key``: a dead agent's steps add nothing
+    to the policy, critic or entropy terms, nor to their gradients, nor to
+    the advantage standardisation (:class:`MaskedMAPPOLoss`).
     """
-    loss = MAPPOLoss(
+    masked = keys.mask(group) in env.observation_spec.keys(True)
+    loss_cls = MaskedMAPPOLoss if masked else MAPPOLoss
+    loss = loss_cls(
         actor,
         critic,
         clip_epsilon=cfg_loss.clip_epsilon,
@@ -68,4 +93,6 @@ def make_loss(
         value_target=keys.value_target(group),
     )
     loss.make_value_estimator(ValueEstimators.MAGAE, gamma=cfg_loss.gamma, lmbda=cfg_loss.lmbda)
+    # Agents die (MAgent2): only steps where the agent is alive carry loss.
+    loss.loss_mask_key = keys.mask(group) if masked else None
     return loss

@@ -1,19 +1,22 @@
 """The thin trainer: it owns the loop, the optimizers, the counters and the metrics.
 
-Everything else is TorchRL's: the collector gathers a batch with the groups'
-actors, each group's ``MAPPOLoss`` computes its GAE advantages and its loss.
-One iteration:
+Everything else is TorchRL's: the collector gathers a batch with every
+group's actor, each learning group's ``MAPPOLoss`` computes its GAE
+advantages and its loss. One iteration:
 
     collector batch -> per-group GAE -> num_epochs x shuffled minibatches
-    -> per-group loss -> backward -> clip grad norm -> optimizer step
+    -> per-group loss -> backward -> clip grad norm -> that group's optimizer
     -> collector.update_policy_weights_() -> metrics row
+
+Groups are independent: each has its own actor, critic, loss, optimizer and
+metrics, and a group's parameters only ever receive its own loss's gradients.
 """
 from __future__ import annotations
 
 import math
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import torch
 from tensordict import TensorDictBase
@@ -23,28 +26,41 @@ from torchrl.collectors import Collector
 from torchrl.objectives import LossModule
 
 from torchrl_mappo import keys
-from torchrl_mappo.config import Config, TrainConfig
+from torchrl_mappo.config import Config, TrainConfig, config_to_dict
 
 LOSS_TERMS = ("loss_objective", "loss_critic", "loss_entropy")
 DIAGNOSTICS = ("entropy", "kl_approx", "clip_fraction")
+CHECKPOINT = "checkpoint.pt"
 
 
-def episode_returns(batch: TensorDictBase, group: str, done_key) -> torch.Tensor:
-    """Returns of the episodes of ``group`` that ended in ``batch``, one per agent.
+def episode_returns(batch: TensorDictBase, group: str) -> torch.Tensor:
+    """Returns of the episodes of ``group`` that ended in ``batch``: ``[episodes, n_agents]``.
 
-    Reads ``("next", group, "episode_reward")`` where ``("next", done_key)``
-    is set; a root done covers every agent of the group.
+    Reads ``("next", group, "episode_reward")`` where the env's root
+    ``("next", "done")`` is set (every env we build has one).
     """
     ep = batch.get((keys.NEXT, *keys.episode_reward(group)))  # [*B, n_agents, 1]
-    done = batch.get((keys.NEXT, *((done_key,) if isinstance(done_key, str) else done_key)))
-    if done.ndim < ep.ndim:  # team-level done: [*B, 1] -> [*B, 1, 1]
-        done = done.unsqueeze(-2)
-    return ep[done.expand_as(ep)]
+    done = batch.get((keys.NEXT, keys.DONE))  # [*B, 1]
+    return ep[done.squeeze(-1)].squeeze(-1)
+
+
+def survivors(batch: TensorDictBase, group: str) -> torch.Tensor | None:
+    """Agents of ``group`` alive at the end of each finished episode (``None`` without a mask).
+
+    Alive at the end = alive when the last step began (``(group, "mask")``)
+    and not terminated by it (an agent that is only truncated survived).
+    """
+    mask = batch.get(keys.mask(group), None)
+    if mask is None:
+        return None
+    done = batch.get((keys.NEXT, keys.DONE)).squeeze(-1)
+    terminated = batch.get((keys.NEXT, *keys.terminated(group))).squeeze(-1)
+    return (mask & ~terminated)[done].sum(-1)
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
     var = target.var(correction=0)
-    if var <= 0:
+    if not var > 0:
         return float("nan")
     return float(1.0 - (target - pred).var(correction=0) / var)
 
@@ -54,18 +70,24 @@ class Trainer:
 
     Args:
         collector: a TorchRL collector whose policy runs every group's actor.
-        losses: ``{group: loss}``, each a ``MAPPOLoss``/``ClipPPOLoss`` with
-            its value estimator set (see :func:`torchrl_mappo.make_loss`).
+        losses: ``{group: loss}`` for the groups that learn, each a
+            ``MAPPOLoss``/``ClipPPOLoss`` with its value estimator set (see
+            :func:`torchrl_mappo.make_loss`).
         num_epochs, minibatch_size, lr, max_grad_norm: PPO's update.
         total_frames: frames budget shown by the progress bar (the collector
             enforces it).
-        target_return: stop once every group's mean episode return in an
-            iteration reaches it (``None``: use the whole budget).
-        optimizers: ``{group: optimizer}``; default Adam(lr) on each loss's
-            parameters.
+        target_return: stop once every learning group's mean episode return
+            in an iteration reaches it (``None``: use the whole budget).
+        optimizers: ``{group: optimizer}``; default ``Adam(lr)`` on each
+            loss's parameters.
+        groups: groups whose episode returns are reported (default: all of
+            ``losses``; add the groups that act but do not learn).
+        actors: ``{group: actor}`` saved by :meth:`save` (default: each
+            loss's actor network).
         metrics_sink: called with each iteration's metrics row (e.g. a CSV
             writer); ``None`` keeps them in :attr:`history` only.
         progress_bar: show a tqdm bar (frames, return, frames/s).
+        config: the run's config, stored in checkpoints.
     """
 
     def __init__(
@@ -80,8 +102,11 @@ class Trainer:
         total_frames: int | None = None,
         target_return: float | None = None,
         optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+        groups: Sequence[str] | None = None,
+        actors: Mapping[str, nn.Module] | None = None,
         metrics_sink: Callable[[dict[str, Any]], None] | None = None,
         progress_bar: bool = True,
+        config: Config | None = None,
     ) -> None:
         self.collector = collector
         self.losses = dict(losses)
@@ -98,24 +123,33 @@ class Trainer:
                 for g, loss in self.losses.items()
             }
         )
+        self.groups = list(groups) if groups is not None else list(self.losses)
+        self.actors = dict(actors) if actors is not None else {
+            g: loss.actor_network for g, loss in self.losses.items()
+        }
         self.metrics_sink = metrics_sink
         self.progress_bar = progress_bar
+        self.config = config
         self.history: list[dict[str, Any]] = []
         self.iteration = 0
         self.frames = 0
-        self._batch_keys = {g: self._needed_keys(loss, g) for g, loss in self.losses.items()}
+        self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
 
     # ------------------------------------------------------------------ #
     @classmethod
     def from_config(cls, cfg: Config, *, run_dir: str | Path | None = None) -> "Trainer":
         """Build env, actors, critics, losses and collector as ``cfg`` names them.
 
+        Every group of the env gets an actor; groups with
+        ``per_group.<g>.policy: random`` act at random and do not learn, the
+        others get a critic, a loss and an optimizer built from ``model`` /
+        ``loss`` / ``train.lr`` with their ``per_group`` overrides applied.
         With ``run_dir``, metrics go to ``run_dir/metrics.csv``.
         """
         from torchrl_mappo.envs import make_env
         from torchrl_mappo.loss import make_loss
         from torchrl_mappo.metrics import CSVMetrics
-        from torchrl_mappo.modules import make_actor, make_critic
+        from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
 
         t = cfg.train
         if t.num_threads is not None:
@@ -123,9 +157,20 @@ class Trainer:
         torch.manual_seed(t.seed)
         env = make_env(cfg.env, seed=t.seed, device=t.device)
         groups = list(env.group_map)
-        actors = {g: make_actor(env, g, cfg.model) for g in groups}
-        critics = {g: make_critic(env, g, cfg.model) for g in groups}
-        losses = {g: make_loss(actors[g], critics[g], env, g, cfg.loss) for g in groups}
+        cfg.check_groups(groups)
+        learners = [g for g in groups if cfg.group(g).policy == "learn"]
+        actors = {
+            g: make_actor(env, g, cfg.group_model(g)) if g in learners else make_random_actor(env, g)
+            for g in groups
+        }
+        losses = {
+            g: make_loss(actors[g], make_critic(env, g, cfg.group_model(g)), env, g, cfg.group_loss(g))
+            for g in learners
+        }
+        optimizers = {
+            g: torch.optim.Adam(losses[g].parameters(), lr=cfg.group_lr(g), foreach=True)
+            for g in learners
+        }
         collector = Collector(
             env,
             TensorDictSequential(*actors.values()),
@@ -136,8 +181,9 @@ class Trainer:
         )
         sink = CSVMetrics(Path(run_dir) / "metrics.csv") if run_dir is not None else None
         return cls.from_train_config(
-            t, collector=collector, losses=losses, metrics_sink=sink,
-            progress_bar=cfg.run.progress_bar,
+            t, collector=collector, losses=losses, optimizers=optimizers, groups=groups,
+            actors={g: actors[g] for g in learners}, metrics_sink=sink,
+            progress_bar=cfg.run.progress_bar, config=cfg,
         )
 
     @classmethod
@@ -154,18 +200,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ #
     @staticmethod
-    def _needed_keys(loss: LossModule, group: str) -> list:
+    def _needed_keys(loss: LossModule) -> list:
         """Keys a minibatch must carry for ``loss`` once GAE has run."""
         tk = loss.tensor_keys
         wanted = {k for k in loss.in_keys if not (isinstance(k, tuple) and k[0] == keys.NEXT)}
         wanted |= {tk.advantage, tk.value_target, tk.value}
+        if isinstance(loss.loss_mask_key, tuple):
+            wanted.add(loss.loss_mask_key)
         return list(wanted)
 
-    def _done_key(self, group: str):
-        return self.losses[group].tensor_keys.done
-
     def compute_advantages(self, batch: TensorDictBase) -> None:
-        """Each group's GAE, written in place as ``(group, "advantage"/"value_target")``."""
+        """Each group's GAE, written in place as ``(group, "advantage"/"value_target")``.
+
+        Where a group marks live agents (``loss.loss_mask_key``), a dead
+        agent's advantage is set to 0 and its value target to its value: with
+        the loss masked too, steps after death carry nothing.
+        """
         with torch.no_grad():
             for loss in self.losses.values():
                 loss.value_estimator(
@@ -173,12 +223,19 @@ class Trainer:
                     params=loss.critic_network_params,
                     target_params=loss.target_critic_network_params,
                 )
+                if isinstance(loss.loss_mask_key, tuple):
+                    tk = loss.tensor_keys
+                    alive = batch.get(loss.loss_mask_key).unsqueeze(-1)
+                    batch.set(tk.advantage, torch.where(alive, batch.get(tk.advantage), 0.0))
+                    batch.set(tk.value_target, torch.where(alive, batch.get(tk.value_target), batch.get(tk.value)))
 
     def update(self, batch: TensorDictBase) -> dict[str, float]:
         """PPO epochs over ``batch`` (advantages already in it); returns mean loss terms."""
         sums: dict[str, float] = {}
         count = 0
         flat = {g: batch.select(*ks, strict=False).reshape(-1) for g, ks in self._batch_keys.items()}
+        if not flat:
+            return {}
         n = next(iter(flat.values())).shape[0]
         for _ in range(self.num_epochs):
             perm = torch.randperm(n)
@@ -201,16 +258,22 @@ class Trainer:
         return {k: v / max(count, 1) for k, v in sums.items()}
 
     def batch_metrics(self, batch: TensorDictBase) -> dict[str, float]:
-        """Episode returns and critic quality of a freshly collected batch."""
+        """Episode returns (every group) and critic quality (learning groups) of a batch."""
         out: dict[str, float] = {}
-        for group, loss in self.losses.items():
-            returns = episode_returns(batch, group, self._done_key(group))
+        for group in self.groups:
+            returns = episode_returns(batch, group)
             out[f"{group}/episode_return"] = float(returns.mean()) if returns.numel() else float("nan")
-            n_agents = batch.get(keys.state_value(group)).shape[-2]
-            out[f"{group}/episodes"] = returns.numel() // n_agents
-            out[f"{group}/explained_variance"] = explained_variance(
-                batch.get(loss.tensor_keys.value), batch.get(loss.tensor_keys.value_target)
-            )
+            out[f"{group}/episodes"] = returns.shape[0]
+            alive = survivors(batch, group)
+            if alive is not None:
+                out[f"{group}/survivors"] = float(alive.float().mean()) if alive.numel() else float("nan")
+            loss = self.losses.get(group)
+            if loss is not None:
+                pred, target = batch.get(loss.tensor_keys.value), batch.get(loss.tensor_keys.value_target)
+                if isinstance(loss.loss_mask_key, tuple):
+                    alive_now = batch.get(loss.loss_mask_key)
+                    pred, target = pred[alive_now], target[alive_now]
+                out[f"{group}/explained_variance"] = explained_variance(pred, target)
         return out
 
     def _reached_target(self, metrics: Mapping[str, float]) -> bool:
@@ -239,10 +302,7 @@ class Trainer:
                 self.frames += frames
                 self.iteration += 1
                 self.compute_advantages(batch)
-                metrics: dict[str, Any] = {
-                    "iteration": self.iteration,
-                    "frames": self.frames,
-                }
+                metrics: dict[str, Any] = {"iteration": self.iteration, "frames": self.frames}
                 metrics.update(self.batch_metrics(batch))
                 reached = self._reached_target(metrics)
                 if not reached:
@@ -269,9 +329,28 @@ class Trainer:
         return self.history
 
     def _postfix(self, metrics: Mapping[str, Any]) -> dict[str, str]:
-        post = {f"{g}_return": f"{metrics[f'{g}/episode_return']:.3f}" for g in self.losses}
+        post = {f"{g}_return": f"{metrics[f'{g}/episode_return']:.3f}" for g in self.groups}
         post["fps"] = f"{metrics['fps']:.0f}"
         return post
 
-    def groups(self) -> Iterable[str]:
+    def save(self, path: str | Path) -> Path:
+        """Write the learning groups' actors and losses (and the config) to ``path``.
+
+        Written to a temporary file, then renamed: a crash never leaves a
+        half-written checkpoint.
+        """
+        path = Path(path)
+        state = {
+            "config": config_to_dict(self.config) if self.config is not None else None,
+            "iteration": self.iteration,
+            "frames": self.frames,
+            "actors": {g: a.state_dict() for g, a in self.actors.items()},
+            "losses": {g: loss.state_dict() for g, loss in self.losses.items()},
+        }
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+        return path
+
+    def learning_groups(self) -> Iterable[str]:
         return self.losses.keys()

@@ -2,33 +2,91 @@
 
 Every env comes out of here as a TorchRL ``EnvBase`` with TorchRL's
 multi-agent layout (``env.group_map``; per-agent data under
-``(group, ...)``) and a ``RewardSum`` per group writing
-``(group, "episode_reward")``, which the trainer reads for returns.
+``(group, ...)``, the global state, when there is one, at the root
+``"state"``), built by TorchRL's own wrappers:
+
+- ``vmas``: ``VmasWrapper`` over ``vmas.make_env`` (vectorized, no global state);
+- ``pettingzoo``: ``PettingZooWrapper`` over ``mpe2.<scenario>.parallel_env()``
+  (``return_state=True``); ``num_envs`` copies step in a ``SerialEnv``;
+- ``magent``: ``PettingZooWrapper`` over ``magent2`` ``battle_v4`` with
+  ``use_mask=True, done_on_any=False`` (agents die; ``(group, "mask")``
+  marks the live ones), with magent2 0.3.4's reset bug fixed.
+
+On top: ``RewardSum`` per group writing ``(group, "episode_reward")`` (the
+env's own reward, which the trainer reports), then ``RewardSharing`` where
+configured (the reward the loss trains on).
 """
 from __future__ import annotations
 
 import re
 import warnings
+from typing import Any, Callable
 
-from torchrl.envs import EnvBase, RewardSum, TransformedEnv
+from torchrl.envs import EnvBase, RewardSum, SerialEnv, TransformedEnv
+from torchrl.envs.utils import MarlGroupMapType
 
 from torchrl_mappo import keys
-from torchrl_mappo.config import ConfigError, EnvConfig
+from torchrl_mappo.config import ConfigError, EnvConfig, reward_sharing_modes
+from torchrl_mappo.envs.transforms import RewardSharing
+
+_PRESETS = {
+    "per_agent": MarlGroupMapType.ONE_GROUP_PER_AGENT,
+    "all_in_one": MarlGroupMapType.ALL_IN_ONE_GROUP,
+}
 
 
+def _check_group_map(group_map: Any, agents: list[str], obs_shapes: dict[str, tuple]) -> Any:
+    """Validate ``env.group_map`` against the env's agents; return what the wrapper takes."""
+    if group_map is None:
+        return None
+    if isinstance(group_map, str):
+        if group_map == "all_in_one" and len(set(obs_shapes.values())) > 1:
+            shapes = ", ".join(f"{a}: {s}" for a, s in obs_shapes.items())
+            raise ConfigError(
+                "env.group_map='all_in_one': the agents' observations differ in shape "
+                f"({shapes}), so they cannot be stacked in one group; use the env's default "
+                "(null), 'per_agent' or teams of agents with equal shapes"
+            )
+        return _PRESETS[group_map]
+    unknown = [a for team in group_map.values() for a in team if a not in agents]
+    if unknown:
+        raise ConfigError(
+            f"env.group_map: unknown agent(s) {unknown}; this env's agents are {agents}"
+        )
+    listed = {a for team in group_map.values() for a in team}
+    missing = [a for a in agents if a not in listed]
+    if missing:
+        raise ConfigError(
+            f"env.group_map: agent(s) {missing} are in no team; every agent must be in exactly one"
+        )
+    for team, members in group_map.items():
+        shapes = {obs_shapes[a] for a in members}
+        if len(shapes) > 1:
+            raise ConfigError(
+                f"env.group_map.{team}: its agents' observations differ in shape {sorted(shapes)}; "
+                "a team's agents must have equal observation shapes"
+            )
+    return {team: list(members) for team, members in group_map.items()}
+
+
+# --------------------------------------------------------------------------- #
+# Families
+# --------------------------------------------------------------------------- #
 def _make_vmas(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
-    from torchrl.envs.libs.vmas import VmasEnv
+    import vmas
+    from torchrl.envs.libs.vmas import VmasWrapper
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            env = VmasEnv(
+            sim = vmas.make_env(
                 scenario=cfg.scenario,
                 num_envs=cfg.num_envs,
+                device=device,
                 continuous_actions=cfg.continuous_actions,
                 max_steps=cfg.max_steps,
-                device=device,
                 seed=seed,
+                wrapper=None,
                 **cfg.scenario_kwargs,
             )
         except TypeError as err:
@@ -45,26 +103,149 @@ def _make_vmas(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
                 f"{cfg.scenario!r}; remove or rename them"
             )
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    agents = [a.name for a in sim.agents]
+    obs_shapes = {a.name: tuple(sim.observation_space[i].shape) for i, a in enumerate(sim.agents)}
+    group_map = _check_group_map(cfg.group_map, agents, obs_shapes)
+    return VmasWrapper(sim, group_map=group_map, device=device)
+
+
+def _pettingzoo_batch(make_one: Callable[[], EnvBase], num_envs: int, seed: int | None) -> EnvBase:
+    if num_envs == 1:
+        env = make_one()
+    else:
+        env = SerialEnv(num_envs, make_one)
+        # SerialEnv answers attribute reads with one value per sub-env (a
+        # list); every copy has the same groups, so expose one group_map.
+        first = make_one()
+        env.group_map = dict(first.group_map)
+        first.close()
+    if seed is not None:
+        env.set_seed(seed)
     return env
 
 
-_FAMILIES = {"vmas": _make_vmas}
+def _parallel_env_checked(factory: Callable, cfg: EnvConfig, **fixed: Any):
+    try:
+        return factory(**fixed, **cfg.scenario_kwargs)
+    except TypeError as err:
+        raise ConfigError(
+            f"env.scenario_kwargs: {cfg.family} scenario {cfg.scenario!r} rejected them: {err}"
+        ) from None
+
+
+def _make_pettingzoo(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
+    import mpe2.all_modules
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    module = mpe2.all_modules.mpe_environments[f"mpe/{cfg.scenario}"]
+    probe = _parallel_env_checked(
+        module.parallel_env, cfg, max_cycles=cfg.max_steps, continuous_actions=cfg.continuous_actions
+    )
+    agents = list(probe.possible_agents)
+    obs_shapes = {a: tuple(probe.observation_space(a).shape) for a in agents}
+    group_map = _check_group_map(cfg.group_map, agents, obs_shapes)
+    probe.close()
+
+    def make_one() -> EnvBase:
+        return PettingZooWrapper(
+            module.parallel_env(
+                max_cycles=cfg.max_steps, continuous_actions=cfg.continuous_actions, **cfg.scenario_kwargs
+            ),
+            return_state=cfg.return_state,
+            group_map=group_map,
+            categorical_actions=True,
+            device=device,
+        )
+
+    return _pettingzoo_batch(make_one, cfg.num_envs, seed)
+
+
+def fix_magent_reset(env) -> Any:
+    """Work around two magent2 0.3.4 bugs in ``magent_parallel_env``.
+
+    1. ``reset()`` counts each team before placing it on the map, so on the
+       first step after a reset the joint action is cut into teams of size 0
+       and the teams do not get their own actions. Re-count once the map
+       exists.
+    2. ``state()`` fails (``zip(*[])``) once a team has been wiped out, i.e.
+       exactly when one team wins. Skip empty teams when drawing the state.
+    """
+    import numpy as np
+
+    original_reset = env.reset
+
+    def reset(*args, **kwargs):
+        out = original_reset(*args, **kwargs)
+        env.team_sizes = [env.env.get_num(handle) for handle in env.handles]
+        return out
+
+    def state():
+        # magent2's own state(), minus the crash on an empty team.
+        if env.extra_features:
+            raise NotImplementedError("torchrl_mappo's MAgent2 state fix does not cover extra_features=True")
+        state = np.copy(env.base_state)
+        for handle in env._all_handles:
+            pos = env.env.get_pos(handle)
+            if len(pos) == 0:
+                continue
+            view, _ = env.env.get_observation(handle)
+            pos_x, pos_y = zip(*pos)
+            state[pos_x, pos_y, 1 + handle.value * 2] = 1
+            state[pos_x, pos_y, 2 + handle.value * 2] = view[:, view.shape[1] // 2, view.shape[2] // 2, 2]
+        return state
+
+    env.reset = reset
+    env.state = state
+    return env
+
+
+def _make_magent(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
+    from magent2.environments import battle_v4
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    probe = _parallel_env_checked(battle_v4.parallel_env, cfg, max_cycles=cfg.max_steps)
+    agents = list(probe.possible_agents)
+    obs_shapes = {a: tuple(probe.observation_space(a).shape) for a in agents}
+    group_map = _check_group_map(cfg.group_map, agents, obs_shapes)
+
+    def make_one() -> EnvBase:
+        raw = fix_magent_reset(battle_v4.parallel_env(max_cycles=cfg.max_steps, **cfg.scenario_kwargs))
+        return PettingZooWrapper(
+            raw,
+            return_state=cfg.return_state,
+            group_map=group_map,
+            use_mask=True,
+            done_on_any=False,
+            categorical_actions=True,
+            device=device,
+        )
+
+    return _pettingzoo_batch(make_one, cfg.num_envs, seed)
+
+
+_FAMILIES = {"vmas": _make_vmas, "pettingzoo": _make_pettingzoo, "magent": _make_magent}
 
 
 def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu") -> EnvBase:
     """Build the env named by ``cfg_env`` through TorchRL's own wrapper.
 
     Args:
-        cfg_env: family, scenario, number of vectorized envs, episode length,
-            action type and scenario kwargs.
+        cfg_env: family, scenario, number of envs, episode length, action
+            type, scenario kwargs, grouping and reward sharing.
         seed: seeds the simulator (``None``: unseeded).
         device: where the simulator runs.
 
     Returns:
-        A ``TransformedEnv`` over the wrapper. For each group of
+        A ``TransformedEnv`` over the wrapper, batch size ``[num_envs]``
+        (``[]`` for one PettingZoo/MAgent2 env). For each group of
         ``env.group_map`` it writes ``(group, "episode_reward")``: the sum of
-        ``(group, "reward")`` since the last reset (reset at every reset,
-        read at ``done``).
+        the env's ``(group, "reward")`` since the last reset. Groups named
+        in ``cfg_env.reward_sharing`` then get their reward shared.
+
+    Raises:
+        ConfigError: unknown family, scenario kwargs the scenario rejects,
+            a ``group_map`` naming unknown agents, leaving agents out,
+            putting one in two teams or stacking agents of different shapes.
     """
     try:
         factory = _FAMILIES[cfg_env.family]
@@ -74,6 +255,11 @@ def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu"
         ) from None
     base = factory(cfg_env, seed, device)
     groups = list(base.group_map)
+    for group in cfg_env.reward_sharing:
+        if group not in groups:
+            raise ConfigError(
+                f"env.reward_sharing.{group}: the env has no group {group!r} (its groups: {', '.join(groups)})"
+            )
     reward_keys = [keys.reward(g) for g in groups]
     missing = [k for k in reward_keys if k not in base.reward_keys]
     if missing:
@@ -81,7 +267,10 @@ def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu"
             f"env {cfg_env.family}/{cfg_env.scenario}: no per-group reward at {missing}; "
             "torchrl_mappo needs one reward entry per group"
         )
-    return TransformedEnv(
+    env = TransformedEnv(
         base,
         RewardSum(in_keys=reward_keys, out_keys=[keys.episode_reward(g) for g in groups]),
     )
+    if cfg_env.reward_sharing:
+        env.append_transform(RewardSharing(reward_sharing_modes(cfg_env.reward_sharing)))
+    return env

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import torch
-from tensordict.nn import AddStateIndependentNormalScale, TensorDictModule
+from tensordict import TensorDictBase
+from tensordict.nn import AddStateIndependentNormalScale, TensorDictModule, TensorDictModuleBase
 from torch import nn
 from torchrl.data import Categorical as CategoricalSpec
 from torchrl.data import OneHot as OneHotSpec
@@ -11,21 +12,20 @@ from torchrl.modules import OneHotCategorical, ProbabilisticActor, TanhNormal
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import ModelConfig
-from torchrl_mappo.modules.nets import make_agent_mlp
+from torchrl_mappo.modules.nets import FlattenTrailing, make_agent_mlp
 
 
 def group_sizes(env: EnvBase, group: str) -> tuple[int, int]:
-    """``(n_agents, obs_dim)`` of ``group``; flat observations only."""
+    """``(n_agents, obs_dim)`` of ``group``; ``obs_dim`` is the flattened size.
+
+    Observations with more than one dim per agent (MAgent2's ``13x13x5``
+    views) are flattened before the MLP.
+    """
     if group not in env.group_map:
         raise ValueError(f"group {group!r} is not in the env; its groups are {list(env.group_map)}")
     obs_spec = env.observation_spec_unbatched[keys.observation(group)]
-    if len(obs_spec.shape) != 2:
-        raise ValueError(
-            f"{keys.observation(group)} has shape {tuple(obs_spec.shape)}; "
-            "the MLP actor/critic take flat per-agent observations [n_agents, obs_dim]"
-        )
-    n_agents, obs_dim = obs_spec.shape
-    return n_agents, obs_dim
+    n_agents = obs_spec.shape[0]
+    return n_agents, obs_spec.shape[1:].numel()
 
 
 def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> ProbabilisticActor:
@@ -45,18 +45,23 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     one per agent evaluated in a single vmapped call.
     """
     n_agents, obs_dim = group_sizes(env, group)
+    obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
     action_spec = env.full_action_spec_unbatched[keys.action(group)]
     share = cfg_model.share_params
 
+    def mlp(out_features: int) -> nn.Module:
+        net = make_agent_mlp(obs_dim, out_features, n_agents, cfg_model, share_params=share)
+        return nn.Sequential(FlattenTrailing([obs_ndim]), net) if obs_ndim > 1 else net
+
     if isinstance(action_spec, (CategoricalSpec, OneHotSpec)):
         n_actions = action_spec.space.n
-        net = make_agent_mlp(obs_dim, n_actions, n_agents, cfg_model, share_params=share)
+        net = mlp(n_actions)
         module = TensorDictModule(net, in_keys=[keys.observation(group)], out_keys=[keys.logits(group)])
         dist_class = OneHotCategorical if isinstance(action_spec, OneHotSpec) else torch.distributions.Categorical
         dist_keys, dist_kwargs = [keys.logits(group)], {}
     else:
         action_dim = action_spec.shape[-1]
-        net = make_agent_mlp(obs_dim, action_dim, n_agents, cfg_model, share_params=share)
+        net = mlp(action_dim)
         log_std_shape = (action_dim,) if share else (n_agents, action_dim)
         module = TensorDictModule(
             nn.Sequential(
@@ -82,3 +87,29 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
         return_log_prob=True,
         log_prob_key=keys.action_log_prob(group),
     )
+
+
+class RandomGroupPolicy(TensorDictModuleBase):
+    """Uniformly random actions for one group (an untrained opponent).
+
+    Writes ``(group, "action")`` sampled from the env's action spec for every
+    element of the input's batch; it has no parameters and is never trained.
+    """
+
+    def __init__(self, env: EnvBase, group: str):
+        super().__init__()
+        self.group = group
+        self.spec = env.full_action_spec_unbatched[keys.action(group)]
+        self.in_keys = [keys.observation(group)]
+        self.out_keys = [keys.action(group)]
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        tensordict.set(keys.action(self.group), self.spec.rand(tensordict.batch_size))
+        return tensordict
+
+
+def make_random_actor(env: EnvBase, group: str) -> RandomGroupPolicy:
+    """A policy for ``group`` that acts uniformly at random (``per_group.<g>.policy: random``)."""
+    if group not in env.group_map:
+        raise ValueError(f"group {group!r} is not in the env; its groups are {list(env.group_map)}")
+    return RandomGroupPolicy(env, group)

@@ -11,7 +11,7 @@ from torchrl_mappo.modules.actor import group_sizes
 from torchrl_mappo.modules.nets import (
     AgentValues,
     BroadcastToAgents,
-    ConcatAgents,
+    FlattenTrailing,
     make_agent_mlp,
     make_mlp,
 )
@@ -21,14 +21,44 @@ def has_global_state(env: EnvBase) -> bool:
     return keys.STATE in env.observation_spec.keys()
 
 
+def critic_inputs(env: EnvBase, group: str, cfg_model: ModelConfig) -> tuple[list, list[int], int]:
+    """What the centralized critic of ``group`` reads: ``(in_keys, ndims, width)``.
+
+    ``ndims[i]``: trailing dims of ``in_keys[i]`` flattened into the input;
+    ``width``: the flat input size.
+    """
+    choice = cfg_model.critic_input
+    if choice == "auto":
+        choice = "state" if has_global_state(env) else "concat_obs"
+    spec = env.observation_spec_unbatched
+    if choice == "state":
+        if not has_global_state(env):
+            raise ValueError(
+                "model.critic_input='state' but this env has no global state (root 'state'); "
+                "use 'concat_obs' or 'all_obs' (VMAS has no state; PettingZoo needs env.return_state: true)"
+            )
+        in_keys = [keys.STATE]
+        shapes = [spec[keys.STATE].shape]
+        ndims = [len(shapes[0])]
+    else:
+        groups = [group] if choice == "concat_obs" else list(env.group_map)
+        in_keys = [keys.observation(g) for g in groups]
+        shapes = [spec[k].shape for k in in_keys]
+        ndims = [len(s) for s in shapes]  # agent dim + observation dims
+    width = sum(s.numel() for s in shapes)
+    return in_keys, ndims, width
+
+
 def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictModule:
     """Build the critic of ``group``; writes ``(group, "state_value")``, ``[*B, n_agents, 1]``.
 
-    Input, when ``cfg_model.centralized`` (MAPPO):
+    Input, when ``cfg_model.centralized`` (MAPPO), by ``cfg_model.critic_input``:
 
-    - the env's global state (root ``"state"``) when the env has one;
-    - otherwise every agent's observation of the group, concatenated
-      (VMAS has no global state), read from ``(group, "observation")``.
+    - ``auto``: the env's global state (root ``"state"``) when it has one,
+      otherwise ``concat_obs`` (VMAS has no global state);
+    - ``state``: root ``"state"``;
+    - ``concat_obs``: every agent's ``(group, "observation")``, concatenated;
+    - ``all_obs``: every group's observations, concatenated.
 
     With ``share_params`` one network maps that input to one value per agent
     (one output unit per agent: values differ where rewards do). Without it,
@@ -41,25 +71,20 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
     share = cfg_model.share_params
 
     if not cfg_model.centralized:
-        net = make_agent_mlp(obs_dim, 1, n_agents, cfg_model, share_params=share)
-        in_key = keys.observation(group)
-    elif has_global_state(env):
-        in_key = keys.STATE
-        state_spec = env.observation_spec_unbatched[keys.STATE]
-        state_dim = state_spec.shape.numel()
-        flatten = nn.Flatten(-len(state_spec.shape), -1) if len(state_spec.shape) != 1 else nn.Identity()
-        if share:
-            net = nn.Sequential(flatten, make_mlp(state_dim, n_agents, cfg_model), AgentValues())
-        else:
-            net = nn.Sequential(
-                flatten,
-                BroadcastToAgents(n_agents),
-                make_agent_mlp(state_dim, 1, n_agents, cfg_model, share_params=False),
-            )
+        obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
+        net = nn.Sequential(
+            FlattenTrailing([obs_ndim]),
+            make_agent_mlp(obs_dim, 1, n_agents, cfg_model, share_params=share),
+        )
+        return TensorDictModule(net, in_keys=[keys.observation(group)], out_keys=[keys.state_value(group)])
+
+    in_keys, ndims, width = critic_inputs(env, group, cfg_model)
+    if share:
+        net = nn.Sequential(FlattenTrailing(ndims), make_mlp(width, n_agents, cfg_model), AgentValues())
     else:
-        in_key = keys.observation(group)
-        if share:
-            net = nn.Sequential(ConcatAgents(), make_mlp(n_agents * obs_dim, n_agents, cfg_model), AgentValues())
-        else:
-            net = make_agent_mlp(obs_dim, 1, n_agents, cfg_model, centralized=True, share_params=False)
-    return TensorDictModule(net, in_keys=[in_key], out_keys=[keys.state_value(group)])
+        net = nn.Sequential(
+            FlattenTrailing(ndims),
+            BroadcastToAgents(n_agents),
+            make_agent_mlp(width, 1, n_agents, cfg_model, share_params=False),
+        )
+    return TensorDictModule(net, in_keys=in_keys, out_keys=[keys.state_value(group)])

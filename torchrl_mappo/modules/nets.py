@@ -61,11 +61,21 @@ def make_agent_mlp(
     )
 
 
-class ConcatAgents(nn.Module):
-    """``[*B, n_agents, d] -> [*B, n_agents * d]``: every agent's input in one vector."""
+class FlattenTrailing(nn.Module):
+    """Flatten the last ``ndim`` dims of each input and concatenate them.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(-2, -1)
+    ``FlattenTrailing([3])`` turns image observations ``[*B, n, H, W, C]`` into
+    ``[*B, n, H*W*C]``; ``FlattenTrailing([2, 2])`` turns two groups'
+    ``[*B, n_g, d_g]`` observations into one ``[*B, n_1*d_1 + n_2*d_2]`` vector.
+    """
+
+    def __init__(self, ndims: list[int]):
+        super().__init__()
+        self.ndims = list(ndims)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        flat = [x.flatten(-k, -1) if k > 1 else x for x, k in zip(xs, self.ndims)]
+        return flat[0] if len(flat) == 1 else torch.cat(flat, dim=-1)
 
 
 class BroadcastToAgents(nn.Module):

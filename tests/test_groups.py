@@ -1,0 +1,280 @@
+"""Multi-group training: regrouping, reward sharing, per-group updates, dead agents, MAgent2."""
+import math
+
+import pytest
+import torch
+from tensordict import TensorDict
+
+from conftest import CONFIGS
+from torchrl_mappo import ConfigError, Trainer, keys, load_config, make_actor, make_critic, make_env, make_loss
+from torchrl_mappo.config import config_from_dict
+from torchrl_mappo.envs.factory import fix_magent_reset
+from torchrl_mappo.envs.transforms import RewardSharing
+
+
+def nav4(**env):
+    return config_from_dict({"env": {"num_envs": 2, "max_steps": 10, "scenario_kwargs": {"n_agents": 4}, **env},
+                             "model": {"hidden_sizes": [8]}}).env
+
+
+# --------------------------------------------------------------------------- #
+# group_map
+# --------------------------------------------------------------------------- #
+def test_group_map_teams_regroup_agents():
+    env = make_env(nav4(group_map={"red": ["agent_0", "agent_1"], "blue": ["agent_2", "agent_3"]}))
+    assert env.group_map == {"red": ["agent_0", "agent_1"], "blue": ["agent_2", "agent_3"]}
+    td = env.rand_step(env.reset())
+    assert td["red", "observation"].shape == (2, 2, 18)
+    assert td["next", "blue", "episode_reward"].shape == (2, 2, 1)
+
+
+def test_group_map_presets():
+    assert list(make_env(nav4(group_map="per_agent")).group_map) == ["agent_0", "agent_1", "agent_2", "agent_3"]
+    assert len(make_env(nav4(group_map="all_in_one")).group_map) == 1
+    assert list(make_env(nav4()).group_map) == ["agents"]
+
+
+@pytest.mark.parametrize("group_map,words", [
+    ({"red": ["agent_0", "agent_9"], "blue": ["agent_2", "agent_3", "agent_1"]}, "unknown agent(s) ['agent_9']"),
+    ({"red": ["agent_0", "agent_1"], "blue": ["agent_2"]}, "agent(s) ['agent_3'] are in no team"),
+])
+def test_group_map_against_the_env(group_map, words):
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        make_env(nav4(group_map=group_map))
+
+
+@pytest.mark.parametrize("group_map,words", [
+    ({"red": ["agent_0", "agent_1"], "blue": ["agent_1", "agent_2"]}, "is in two teams"),
+    ({"red": []}, "non-empty list"),
+    ({}, "empty"),
+    ("by_name", "per_agent, all_in_one"),
+])
+def test_group_map_config_errors(group_map, words):
+    with pytest.raises(ConfigError, match=words):
+        nav4(group_map=group_map)
+
+
+def test_all_in_one_with_different_observation_sizes_is_a_config_error():
+    cfg = config_from_dict({"env": {"family": "pettingzoo", "scenario": "simple_tag_v3", "num_envs": 1,
+                                    "max_steps": 5, "continuous_actions": False, "group_map": "all_in_one"}})
+    with pytest.raises(ConfigError, match="observations differ in shape"):
+        make_env(cfg.env)
+
+
+def test_per_group_settings_must_name_env_groups():
+    cfg = config_from_dict({"env": {"num_envs": 2, "max_steps": 10}, "per_group": {"agnets": {"lr": 1e-3}},
+                            "train": {"frames_per_batch": 20, "total_frames": 20, "minibatch_size": 10}})
+    with pytest.raises(ConfigError, match="per_group.agnets: the env has no group 'agnets'; did you mean 'agents'"):
+        Trainer.from_config(cfg)
+    with pytest.raises(ConfigError, match="per_group.agents.model.share_param"):
+        config_from_dict({"per_group": {"agents": {"model": {"share_param": False}}}})
+    with pytest.raises(ConfigError, match="per_group.agents.loss.gamma"):
+        config_from_dict({"per_group": {"agents": {"loss": {"gamma": 3}}}})
+
+
+# --------------------------------------------------------------------------- #
+# Reward sharing
+# --------------------------------------------------------------------------- #
+def test_reward_sharing_arithmetic():
+    r = torch.tensor([[1.0], [2.0], [6.0]])  # 3 agents, team mean 3
+    assert torch.equal(RewardSharing.share(r, 0.0), r)
+    assert torch.allclose(RewardSharing.share(r, 1.0), torch.full((3, 1), 3.0))
+    assert torch.allclose(RewardSharing.share(r, 0.25), torch.tensor([[1.5], [2.25], [5.25]]))
+    # Dead agents (mask False) are left out of the team mean and keep their own reward.
+    mask = torch.tensor([True, True, False])
+    assert torch.allclose(RewardSharing.share(r, 1.0, mask), torch.tensor([[1.5], [1.5], [6.0]]))
+
+
+def test_reward_sharing_transform_on_a_batch_and_modes():
+    td = TensorDict({"next": {"a": {"reward": torch.tensor([[[0.0], [4.0]]])},
+                              "b": {"reward": torch.tensor([[[1.0], [3.0]]])},
+                              "c": {"reward": torch.tensor([[[2.0], [6.0]]])}}}, batch_size=[1])
+    RewardSharing({"a": "shared", "b": ("mixed", 0.5), "c": "individual"})(td)
+    assert td["next", "a", "reward"].flatten().tolist() == [2.0, 2.0]
+    assert td["next", "b", "reward"].flatten().tolist() == [1.5, 2.5]
+    assert td["next", "c", "reward"].flatten().tolist() == [2.0, 6.0]
+    with pytest.raises(ValueError, match="mode"):
+        RewardSharing({"a": "everyone"})
+
+
+def test_reward_sharing_in_the_env_trains_on_shared_but_reports_raw_returns():
+    env = make_env(nav4(reward_sharing={"agents": "shared"}))
+    td = env.rollout(5, break_when_any_done=False)
+    reward = td["next", "agents", "reward"]
+    assert torch.allclose(reward, reward.mean(-2, keepdim=True).expand_as(reward))
+    raw = make_env(nav4(), seed=0).rollout(1)
+    assert raw["next", "agents", "episode_reward"].shape == (2, 1, 4, 1)
+
+
+def test_reward_sharing_config_errors():
+    with pytest.raises(ConfigError, match="mixed needs a weight"):
+        nav4(reward_sharing={"agents": {"mode": "mixed"}})
+    with pytest.raises(ConfigError, match="not one of individual, shared, mixed"):
+        nav4(reward_sharing={"agents": "communism"})
+    with pytest.raises(ConfigError, match="env.reward_sharing.robots: the env has no group"):
+        make_env(nav4(reward_sharing={"robots": "shared"}))
+
+
+# --------------------------------------------------------------------------- #
+# Two groups
+# --------------------------------------------------------------------------- #
+def tag_trainer(**per_group):
+    cfg = config_from_dict({
+        "env": {"scenario": "simple_tag", "num_envs": 4, "max_steps": 20},
+        "model": {"hidden_sizes": [16]},
+        "train": {"frames_per_batch": 80, "total_frames": 160, "minibatch_size": 40, "num_epochs": 1},
+        "run": {"progress_bar": False},
+        "per_group": per_group,
+    })
+    return Trainer.from_config(cfg)
+
+
+def test_two_group_update_moves_each_group_with_its_own_loss_only():
+    trainer = tag_trainer(agent={"lr": 1e-2, "model": {"share_params": False}})
+    assert set(trainer.losses) == {"adversary", "agent"}
+    adv, prey = trainer.losses["adversary"], trainer.losses["agent"]
+    # Separate parameters and optimizers; the per-group lr and model override applied.
+    assert not {id(p) for p in adv.parameters()} & {id(p) for p in prey.parameters()}
+    assert trainer.optimizers["agent"].param_groups[0]["lr"] == 1e-2
+    assert trainer.optimizers["adversary"].param_groups[0]["lr"] == pytest.approx(3e-4)
+
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    # One group's loss gives no gradient to the other group's parameters.
+    out = adv(batch.reshape(-1))
+    (out["loss_objective"] + out["loss_critic"]).backward()
+    assert all(p.grad is None for p in prey.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in adv.parameters())
+    adv.zero_grad(set_to_none=True)
+
+    before = {g: [p.detach().clone() for p in loss.parameters()] for g, loss in trainer.losses.items()}
+    metrics = trainer.update(batch)
+    for g, loss in trainer.losses.items():
+        assert any(not torch.equal(b, p) for b, p in zip(before[g], loss.parameters())), g
+        assert math.isfinite(metrics[f"{g}/loss_objective"])
+    trainer.collector.shutdown()
+
+
+def test_random_group_acts_but_does_not_learn():
+    trainer = tag_trainer(agent={"policy": "random"})
+    assert list(trainer.losses) == ["adversary"] and trainer.groups == ["adversary", "agent"]
+    history = trainer.train()
+    assert "agent/episode_return" in history[-1] and "agent/loss_objective" not in history[-1]
+    assert "adversary/loss_objective" in history[-1]
+
+
+# --------------------------------------------------------------------------- #
+# MAgent2: dead agents, the reset fix
+# --------------------------------------------------------------------------- #
+def magent_cfg():
+    return config_from_dict({
+        "env": {"family": "magent", "scenario": "battle_v4", "num_envs": 1, "max_steps": 30,
+                "continuous_actions": False, "scenario_kwargs": {"map_size": 12}},
+        "model": {"hidden_sizes": [16]},
+    })
+
+
+def test_magent_reset_counts_teams_after_placing_them():
+    from magent2.environments import battle_v4
+
+    raw = battle_v4.parallel_env(map_size=12, max_cycles=10)
+    raw.reset()
+    assert raw.team_sizes == [0, 0], "magent2 fixed its reset bug: drop fix_magent_reset"
+    fixed = fix_magent_reset(battle_v4.parallel_env(map_size=12, max_cycles=10))
+    fixed.reset()
+    assert fixed.team_sizes == [fixed.env.get_num(h) for h in fixed.handles] == [2, 2]
+    # On the first step each team receives exactly its own agents' actions.
+    sent = []
+    original = fixed.env.set_action
+    fixed.env.set_action = lambda handle, acts: (sent.append((handle.value, list(acts))), original(handle, acts))[1]
+    fixed.step({"red_0": 1, "red_1": 2, "blue_0": 3, "blue_1": 4})
+    assert sent == [(0, [1, 2]), (1, [3, 4])]
+
+
+def test_dead_agents_steps_carry_no_loss():
+    cfg = magent_cfg()
+    env = make_env(cfg.env, seed=0)
+    actor, critic = make_actor(env, "red", cfg.model), make_critic(env, "red", cfg.model)
+    loss = make_loss(actor, critic, env, "red", cfg.loss)
+    assert loss.loss_mask_key == keys.mask("red")
+    from torchrl_mappo.modules import make_random_actor
+    from tensordict.nn import TensorDictSequential
+    with torch.no_grad():
+        batch = env.rollout(20, TensorDictSequential(actor, make_random_actor(env, "blue")), break_when_any_done=False)
+        loss.value_estimator(batch, params=loss.critic_network_params, target_params=loss.target_critic_network_params)
+    mask = batch[keys.mask("red")].clone()
+    mask[10:, 0] = False  # red_0 "dies" at step 10
+    batch[keys.mask("red")] = mask
+
+    def loss_and_grads(b):
+        loss.zero_grad(set_to_none=True)
+        out = loss(b)
+        total = out["loss_objective"] + out["loss_critic"] + out["loss_entropy"]
+        total.backward()
+        return total.detach(), [p.grad.clone() for p in loss.parameters() if p.grad is not None]
+
+    base_loss, base_grads = loss_and_grads(batch.clone())
+    poisoned = batch.clone()
+    dead = ~mask
+    # Whatever a dead agent's steps hold, they must not count.
+    poisoned[keys.advantage("red")] = torch.where(dead.unsqueeze(-1), 1e6, batch[keys.advantage("red")])
+    poisoned[keys.value_target("red")] = torch.where(dead.unsqueeze(-1), -1e6, batch[keys.value_target("red")])
+    poisoned[keys.action_log_prob("red")] = torch.where(dead, -50.0, batch[keys.action_log_prob("red")])
+    new_loss, new_grads = loss_and_grads(poisoned)
+    assert torch.allclose(base_loss, new_loss, rtol=1e-4, atol=1e-5)
+    for a, b in zip(base_grads, new_grads):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_trainer_zeroes_dead_agents_advantages():
+    cfg = config_from_dict({**{k: v for k, v in {"env": magent_cfg().env.__dict__}.items()},
+                            "model": {"hidden_sizes": [16]},
+                            "train": {"frames_per_batch": 40, "total_frames": 40, "minibatch_size": 20},
+                            "per_group": {"blue": {"policy": "random"}}, "run": {"progress_bar": False}})
+    trainer = Trainer.from_config(cfg)
+    batch = next(iter(trainer.collector))
+    batch[keys.mask("red")][20:, 1] = False
+    trainer.compute_advantages(batch)
+    adv = batch[keys.advantage("red")]
+    assert (adv[20:, 1] == 0).all() and (adv[:20] != 0).any()
+    trainer.collector.shutdown()
+
+
+# --------------------------------------------------------------------------- #
+# Every config trains one tiny iteration
+# --------------------------------------------------------------------------- #
+def tiny(path):
+    cfg = load_config(path)
+    small = ["model.hidden_sizes=[8]", "train.num_epochs=1", "run.progress_bar=false"]
+    if cfg.env.family == "vmas":
+        small += ["env.num_envs=2", "train.frames_per_batch=20", "train.total_frames=20", "train.minibatch_size=10"]
+    else:
+        small += ["env.num_envs=2", "train.frames_per_batch=50", "train.total_frames=50", "train.minibatch_size=25"]
+    if cfg.env.family == "magent":
+        small += ["env.scenario_kwargs.map_size=12"]
+    return load_config(path, small)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_every_config_trains_one_tiny_iteration(path):
+    trainer = Trainer.from_config(tiny(path))
+    history = trainer.train()
+    assert len(history) == 1
+    for g in trainer.groups:
+        assert f"{g}/episode_return" in history[0]
+    for g in trainer.losses:
+        assert math.isfinite(history[0][f"{g}/loss_objective"])
+
+
+def test_magent_state_survives_a_wiped_out_team():
+    from magent2.environments import battle_v4
+
+    env = fix_magent_reset(battle_v4.parallel_env(map_size=12, max_cycles=10))
+    env.reset()
+    full = env.state()
+    red, blue = env.env.get_handles()
+    get_pos = env.env.get_pos
+    env.env.get_pos = lambda h: [] if h.value == blue.value else get_pos(h)  # blue wiped out
+    state = env.state()
+    assert (state[..., 3:5] == 0).all()  # no blue left on the map
+    assert (state[..., :3] == full[..., :3]).all()  # walls and red unchanged

@@ -1,0 +1,165 @@
+"""Evaluate trained groups, alone or against an opponent (random or a frozen checkpoint).
+
+``evaluate`` plays whole episodes with a TorchRL policy and reports, per
+group, the mean and std of the episode return (mean over the group's
+agents), and, where agents can die (MAgent2 battle), each group's win rate:
+a team wins an episode when it ends with more survivors than every other
+team, ties broken by the higher team return.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from tensordict.nn import TensorDictSequential
+from torchrl.envs import EnvBase, ExplorationType, set_exploration_type
+
+from torchrl_mappo import keys
+from torchrl_mappo.config import Config, ConfigError, config_from_dict
+from torchrl_mappo.trainer import CHECKPOINT, episode_returns, survivors
+
+
+def evaluate(
+    env: EnvBase,
+    policy: TensorDictSequential,
+    groups: list[str],
+    *,
+    episodes: int = 10,
+    deterministic: bool = False,
+    max_steps: int = 100_000,
+) -> dict[str, Any]:
+    """Play at least ``episodes`` whole episodes; per-group returns and win rates.
+
+    Returns ``{"episodes": n, "groups": {g: {"return_mean", "return_std",
+    "win_rate" (battles only), "survivors_mean" (battles only)}}}``.
+    """
+    returns: dict[str, list[torch.Tensor]] = {g: [] for g in groups}
+    alive: dict[str, list[torch.Tensor]] = {g: [] for g in groups}
+    done_count, steps = 0, 0
+    exploration = ExplorationType.DETERMINISTIC if deterministic else ExplorationType.RANDOM
+    with torch.no_grad(), set_exploration_type(exploration):
+        td = env.reset()
+        # One step at a time, so the episode count is exact.
+        while done_count < episodes and steps < max_steps:
+            td, td_next = env.step_and_maybe_reset(policy(td))
+            steps += 1
+            done = td.get((keys.NEXT, keys.DONE))
+            if done.any():
+                step = td if td.batch_dims else td.unsqueeze(0)
+                for g in groups:
+                    returns[g].append(episode_returns(step, g).mean(-1))
+                    s = survivors(step, g)
+                    if s is not None:
+                        alive[g].append(s.float())
+                done_count += int(done.sum())
+            td = td_next
+    out: dict[str, Any] = {"episodes": done_count, "groups": {}}
+    stacked = {g: torch.cat(r) if r else torch.empty(0) for g, r in returns.items()}
+    for g in groups:
+        r = stacked[g]
+        entry = {
+            "return_mean": float(r.mean()) if r.numel() else float("nan"),
+            "return_std": float(r.std(correction=0)) if r.numel() else float("nan"),
+        }
+        if alive[g]:
+            entry["survivors_mean"] = float(torch.cat(alive[g]).mean())
+        out["groups"][g] = entry
+    if all(alive[g] for g in groups) and len(groups) > 1:
+        surv = torch.stack([torch.cat(alive[g]) for g in groups])  # [groups, episodes]
+        rets = torch.stack([stacked[g] for g in groups])
+        for i, g in enumerate(groups):
+            others = [j for j in range(len(groups)) if j != i]
+            more = (surv[i] > surv[others]).all(0)
+            tie = (surv[i] == surv[others].max(0).values) & (rets[i] > rets[others].max(0).values)
+            out["groups"][g]["win_rate"] = float((more | tie).float().mean())
+    return out
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict, Path]:
+    """Read a checkpoint (a run directory or a ``.pt`` file) -> (state, file path)."""
+    path = Path(path)
+    file = path / CHECKPOINT if path.is_dir() else path
+    if not file.is_file():
+        raise ConfigError(f"no checkpoint at {str(file)!r}; give a run directory or a checkpoint .pt file")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many kinds on corrupt files
+        raise ConfigError(f"{file}: not a readable checkpoint ({type(err).__name__}: {err})") from None
+    if not isinstance(state, dict) or "actors" not in state or not state.get("config"):
+        raise ConfigError(f"{file}: not a torchrl_mappo checkpoint (no actors/config in it)")
+    return state, file
+
+
+def build_policy(
+    cfg: Config,
+    env: EnvBase,
+    trained: Mapping[str, Mapping[str, Any]],
+    opponent: str | None = None,
+    opponent_groups: list[str] | None = None,
+) -> tuple[TensorDictSequential, dict[str, str]]:
+    """One actor per env group: trained weights, a random policy, or a frozen checkpoint's.
+
+    ``trained``: ``{group: actor state_dict}``. Groups in ``opponent_groups``
+    (default: groups without trained weights) play ``opponent``: ``"random"``
+    or the path of another checkpoint whose weights they load.
+    Returns the policy and ``{group: where its actions come from}``.
+    """
+    from torchrl_mappo.modules import make_actor, make_random_actor
+
+    groups = list(env.group_map)
+    opponent_groups = opponent_groups if opponent_groups is not None else [g for g in groups if g not in trained]
+    for g in opponent_groups:
+        if g not in groups:
+            raise ConfigError(f"--opponent-groups: the env has no group {g!r} (its groups: {', '.join(groups)})")
+    frozen: Mapping[str, Any] = {}
+    if opponent not in (None, "random"):
+        frozen = load_checkpoint(opponent)[0]["actors"]
+    actors, source = [], {}
+    for g in groups:
+        if g in opponent_groups and opponent not in (None, "random"):
+            if g not in frozen:
+                raise ConfigError(f"--opponent {opponent}: that checkpoint has no trained group {g!r}")
+            weights, source[g] = frozen[g], f"checkpoint {opponent}"
+        elif g in opponent_groups or g not in trained:
+            actors.append(make_random_actor(env, g))
+            source[g] = "random"
+            continue
+        else:
+            weights, source[g] = trained[g], "trained"
+        actor = make_actor(env, g, cfg.group_model(g))
+        try:
+            actor.load_state_dict(weights)
+        except RuntimeError as err:
+            raise ConfigError(
+                f"group {g!r}: the checkpoint's actor does not fit this config's model ({str(err).splitlines()[0]})"
+            ) from None
+        actors.append(actor)
+    return TensorDictSequential(*actors), source
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    *,
+    episodes: int = 10,
+    deterministic: bool = False,
+    opponent: str | None = None,
+    opponent_groups: list[str] | None = None,
+    seed: int = 12345,
+    num_envs: int | None = None,
+) -> dict[str, Any]:
+    """Evaluate a run directory's (or checkpoint file's) trained groups."""
+    from torchrl_mappo.envs import make_env
+
+    state, file = load_checkpoint(path)
+    cfg = config_from_dict(state["config"], origin=str(file))
+    if num_envs is not None:
+        cfg.env.num_envs = num_envs
+    torch.manual_seed(seed)
+    env = make_env(cfg.env, seed=seed)
+    policy, source = build_policy(cfg, env, state["actors"], opponent, opponent_groups)
+    result = evaluate(env, policy, list(env.group_map), episodes=episodes, deterministic=deterministic)
+    result["checkpoint"] = str(file)
+    result["policies"] = source
+    env.close()
+    return result
