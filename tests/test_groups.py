@@ -135,8 +135,8 @@ def test_two_group_update_moves_each_group_with_its_own_loss_only():
     adv, prey = trainer.losses["adversary"], trainer.losses["agent"]
     # Separate parameters and optimizers; the per-group lr and model override applied.
     assert not {id(p) for p in adv.parameters()} & {id(p) for p in prey.parameters()}
-    assert trainer.optimizers["agent"].param_groups[0]["lr"] == 1e-2
-    assert trainer.optimizers["adversary"].param_groups[0]["lr"] == pytest.approx(3e-4)
+    assert trainer.optimizers["agent"][0].param_groups[0]["lr"] == 1e-2
+    assert trainer.optimizers["adversary"][0].param_groups[0]["lr"] == pytest.approx(3e-4)
 
     batch = next(iter(trainer.collector))
     trainer.compute_advantages(batch)
@@ -278,3 +278,22 @@ def test_magent_state_survives_a_wiped_out_team():
     state = env.state()
     assert (state[..., 3:5] == 0).all()  # no blue left on the map
     assert (state[..., :3] == full[..., :3]).all()  # walls and red unchanged
+
+
+def test_survivors_at_episode_end():
+    from torchrl_mappo.trainer import survivors
+
+    def batch(red_mask, red_term, blue_mask, blue_term):
+        t = lambda x: torch.tensor(x)
+        return TensorDict({
+            "red": {"mask": t([red_mask])}, "blue": {"mask": t([blue_mask])},
+            "next": {"done": t([[True]]), "red": {"terminated": t([red_term]).unsqueeze(-1)},
+                     "blue": {"terminated": t([blue_term]).unsqueeze(-1)}},
+        }, batch_size=[1])
+
+    # Ends at max_cycles: red_1 was killed in the last step, blue_1 died earlier.
+    out = survivors(batch([True, True], [False, True], [True, False], [False, True]), ["red", "blue"])
+    assert out["red"].tolist() == [1] and out["blue"].tolist() == [1]
+    # Game over (a team wiped out): MAgent2 terminates everyone; count who was alive.
+    out = survivors(batch([True, True], [True, True], [True, False], [True, True]), ["red", "blue"])
+    assert out["red"].tolist() == [2] and out["blue"].tolist() == [1]

@@ -80,10 +80,19 @@ class ModelConfig:
     ``share_params``: one network for all agents of a group (``false``: one per
     agent, evaluated in a single vmapped call). ``centralized``: the critic
     sees the global state (or all the group's observations); ``false`` gives
-    IPPO's local critic. ``critic_input`` (centralized critic only):
-    ``auto`` (the env's global state if it has one, else ``concat_obs``),
-    ``state``, ``concat_obs`` (the group's own observations, concatenated) or
-    ``all_obs`` (every group's observations, concatenated).
+    IPPO's local critic. ``critic_input``: ``auto`` (the env's global state
+    if it has one, else ``concat_obs``), ``state``, ``concat_obs`` (the
+    group's own observations, concatenated), ``all_obs`` (every group's
+    observations), ``agent_specific`` (the global input + the agent's own
+    observation + a one-hot agent id, as in the MAPPO paper) or ``local``
+    (same as ``centralized: false``).
+    ``critic_joint_actions``: the critic also sees the OTHER agents' actions
+    (never the agent's own: a baseline that depends on the agent's own action
+    would bias its policy gradient).
+    ``actor_agent_id`` / ``critic_agent_id``: append a one-hot agent id to the
+    input (lets shared parameters tell agents apart).
+    ``orthogonal_init``: orthogonal weights (gain sqrt(2); 0.01 for the
+    policy head, 1 for the value head), zero biases.
     """
 
     hidden_sizes: list[int] = field(default_factory=lambda: [256, 256])
@@ -91,13 +100,26 @@ class ModelConfig:
     layer_norm: bool = True
     share_params: bool = True
     centralized: bool = True
-    critic_input: Literal["auto", "state", "concat_obs", "all_obs"] = "auto"
+    critic_input: Literal["auto", "state", "concat_obs", "all_obs", "agent_specific", "local"] = "auto"
+    critic_joint_actions: bool = False
+    actor_agent_id: bool = False
+    critic_agent_id: bool = False
+    orthogonal_init: bool = False
     init_log_std: float = 0.0
 
 
 @dataclass
 class LossConfig:
-    """Arguments of :func:`make_loss` (TorchRL's ``MAPPOLoss`` and its GAE)."""
+    """Arguments of :func:`make_loss` (TorchRL's ``MAPPOLoss`` and its GAE).
+
+    ``normalize_advantage``: standardise advantages over the minibatch and
+    all its agents together (not per agent). ``clip_value``: PPO value
+    clipping radius. ``loss_critic_type``: ``l2``, ``l1`` or ``smooth_l1``
+    (Huber). ``value_norm``: TorchRL's ``PopArtValueNorm`` (``popart``) or
+    ``RunningValueNorm`` (``running``) on the critic's targets, or ``none``.
+    ``entropy_coeff_end``: anneal the entropy coefficient linearly to this
+    value over training (``null``: constant).
+    """
 
     clip_epsilon: float = 0.2
     entropy_coeff: float = 0.01
@@ -107,6 +129,8 @@ class LossConfig:
     normalize_advantage: bool = True
     clip_value: float | None = None
     loss_critic_type: Literal["l1", "l2", "smooth_l1"] = "l2"
+    value_norm: Literal["none", "popart", "running"] = "none"
+    entropy_coeff_end: float | None = None
 
 
 @dataclass
@@ -116,6 +140,15 @@ class TrainConfig:
     ``target_return``: stop as soon as every group's mean episode return in an
     iteration reaches it (``null``: run the whole ``total_frames``).
     ``num_threads``: torch intra-op threads (``null``: leave torch's choice).
+    ``separate_optimizers``: one Adam for the actor and one for the critic
+    (each clipped to ``max_grad_norm`` on its own); ``critic_lr`` the
+    critic's learning rate (``null``: ``lr``). ``lr_schedule``: ``constant``
+    or ``linear`` (annealed to 0 over ``total_frames``). ``target_kl``: stop
+    an iteration's epochs once an epoch's mean approx KL exceeds it.
+    ``log_std_end``: decay the policy's log-std linearly from
+    ``model.init_log_std`` to this value (it is then scheduled, not learned).
+    ``autocast``: run the loss under ``torch.autocast`` (bfloat16 on CPU,
+    float16 on CUDA).
     """
 
     frames_per_batch: int = 6000
@@ -128,6 +161,12 @@ class TrainConfig:
     device: str = "cpu"
     target_return: float | None = None
     num_threads: int | None = None
+    separate_optimizers: bool = False
+    critic_lr: float | None = None
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    target_kl: float | None = None
+    log_std_end: float | None = None
+    autocast: bool = False
 
 
 @dataclass
@@ -366,14 +405,19 @@ def _check(cfg: Config, origin: str) -> None:
     need(0 < l.gamma <= 1, "loss.gamma", "must be in (0, 1], e.g. 0.99")
     need(0 <= l.lmbda <= 1, "loss.lmbda", "must be in [0, 1], e.g. 0.95")
     need(l.clip_value is None or l.clip_value > 0, "loss.clip_value", "must be > 0, or null to disable")
+    need(l.entropy_coeff_end is None or l.entropy_coeff_end >= 0, "loss.entropy_coeff_end", "must be >= 0 or null")
+    need(t.critic_lr is None or t.critic_lr > 0, "train.critic_lr", "must be a positive number or null")
+    need(t.critic_lr is None or t.separate_optimizers, "train.critic_lr",
+         "needs train.separate_optimizers: true (one optimizer has one learning rate)")
+    need(t.target_kl is None or t.target_kl > 0, "train.target_kl", "must be > 0 or null")
     need(t.frames_per_batch > 0, "train.frames_per_batch", "must be a positive integer")
     need(
         t.frames_per_batch % e.num_envs == 0,
         "train.frames_per_batch",
         f"must be a multiple of env.num_envs={e.num_envs} (every env steps the same number of times)",
     )
-    need(t.total_frames >= t.frames_per_batch, "train.total_frames",
-         f"must be at least train.frames_per_batch={t.frames_per_batch}")
+    need(t.total_frames >= t.frames_per_batch and t.total_frames % t.frames_per_batch == 0,
+         "train.total_frames", f"must be a multiple of train.frames_per_batch={t.frames_per_batch}")
     need(t.num_epochs > 0, "train.num_epochs", "must be a positive integer")
     need(t.minibatch_size > 0, "train.minibatch_size", "must be a positive integer")
     need(

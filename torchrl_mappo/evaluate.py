@@ -47,11 +47,11 @@ def evaluate(
             done = td.get((keys.NEXT, keys.DONE))
             if done.any():
                 step = td if td.batch_dims else td.unsqueeze(0)
+                end = survivors(step, groups)
                 for g in groups:
                     returns[g].append(episode_returns(step, g).mean(-1))
-                    s = survivors(step, g)
-                    if s is not None:
-                        alive[g].append(s.float())
+                    if g in end:
+                        alive[g].append(end[g].float())
                 done_count += int(done.sum())
             td = td_next
     out: dict[str, Any] = {"episodes": done_count, "groups": {}}

@@ -7,7 +7,7 @@ import torch
 from tensordict import TensorDict, TensorDictBase
 from tensordict.nn import TensorDictModule
 from torchrl.envs import EnvBase
-from torchrl.modules import ProbabilisticActor
+from torchrl.modules import PopArtValueNorm, ProbabilisticActor, RunningValueNorm
 from torchrl.objectives import ValueEstimators
 from torchrl.objectives.multiagent import MAPPOLoss
 
@@ -61,8 +61,11 @@ def make_loss(
     GAE writes ``(group, "advantage")`` and ``(group, "value_target")``, so
     several groups' losses can share one batch.
 
-    Advantages are standardised over the whole batch, agents included (the
-    MAPPO spec; ``MAPPOLoss``'s own default is per agent).
+    Advantages are standardised over the whole minibatch, agents included
+    (the MAPPO spec; ``MAPPOLoss``'s own default is per agent).
+    ``cfg_loss.value_norm`` attaches TorchRL's ``PopArtValueNorm`` or
+    ``RunningValueNorm`` (critic targets and predictions normalised by
+    running statistics of the returns before the distance).
 
     Where the env marks live agents with ``(group, "mask")`` (MAgent2), the
     loss reads it as its ``loss_mask_key``: a dead agent's steps add nothing
@@ -71,9 +74,11 @@ def make_loss(
     """
     masked = keys.mask(group) in env.observation_spec.keys(True)
     loss_cls = MaskedMAPPOLoss if masked else MAPPOLoss
+    value_norm = {"none": None, "popart": PopArtValueNorm, "running": RunningValueNorm}[cfg_loss.value_norm]
     loss = loss_cls(
         actor,
         critic,
+        value_norm=value_norm(shape=1) if value_norm is not None else None,
         clip_epsilon=cfg_loss.clip_epsilon,
         entropy_coeff=cfg_loss.entropy_coeff,
         critic_coeff=cfg_loss.critic_coeff,

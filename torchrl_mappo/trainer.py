@@ -44,18 +44,29 @@ def episode_returns(batch: TensorDictBase, group: str) -> torch.Tensor:
     return ep[done.squeeze(-1)].squeeze(-1)
 
 
-def survivors(batch: TensorDictBase, group: str) -> torch.Tensor | None:
-    """Agents of ``group`` alive at the end of each finished episode (``None`` without a mask).
+def survivors(batch: TensorDictBase, groups: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Agents of each masked group alive at the end of each finished episode.
 
     Alive at the end = alive when the last step began (``(group, "mask")``)
     and not terminated by it (an agent that is only truncated survived).
+    When a battle ends because a team was wiped out, MAgent2 terminates every
+    agent; for those episodes the agents alive when the last step began count.
+    Groups without a mask are left out.
     """
-    mask = batch.get(keys.mask(group), None)
-    if mask is None:
-        return None
     done = batch.get((keys.NEXT, keys.DONE)).squeeze(-1)
-    terminated = batch.get((keys.NEXT, *keys.terminated(group))).squeeze(-1)
-    return (mask & ~terminated)[done].sum(-1)
+    out, at_start = {}, {}
+    for g in groups:
+        mask = batch.get(keys.mask(g), None)
+        if mask is None:
+            continue
+        terminated = batch.get((keys.NEXT, *keys.terminated(g))).squeeze(-1)
+        out[g] = (mask & ~terminated)[done].sum(-1)
+        at_start[g] = mask[done].sum(-1)
+    if out:
+        game_over = torch.stack(list(out.values())).sum(0) == 0
+        for g in out:
+            out[g] = torch.where(game_over, at_start[g], out[g])
+    return out
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -63,6 +74,16 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
     if not var > 0:
         return float("nan")
     return float(1.0 - (target - pred).var(correction=0) / var)
+
+
+def make_optimizers(loss: LossModule, lr: float, t: TrainConfig) -> list[torch.optim.Optimizer]:
+    """Adam on the whole loss, or (``t.separate_optimizers``) one for the actor, one for the critic."""
+    if not t.separate_optimizers:
+        return [torch.optim.Adam(loss.parameters(), lr=lr, foreach=True)]
+    actor = list(loss.actor_network_params.values(True, True))
+    critic = list(loss.critic_network_params.values(True, True))
+    critic_lr = lr if t.critic_lr is None else t.critic_lr
+    return [torch.optim.Adam(actor, lr=lr, foreach=True), torch.optim.Adam(critic, lr=critic_lr, foreach=True)]
 
 
 class Trainer:
@@ -78,8 +99,17 @@ class Trainer:
             enforces it).
         target_return: stop once every learning group's mean episode return
             in an iteration reaches it (``None``: use the whole budget).
-        optimizers: ``{group: optimizer}``; default ``Adam(lr)`` on each
-            loss's parameters.
+        optimizers: ``{group: optimizer or [optimizers]}``; default
+            ``Adam(lr)`` on each loss's parameters. Each optimizer's
+            parameters are clipped to ``max_grad_norm`` on their own.
+        lr_schedule: ``"constant"`` or ``"linear"`` (to 0 over ``total_frames``).
+        target_kl: stop an iteration's epochs after one whose mean approx KL
+            exceeds it.
+        entropy_coeff_end: ``{group: value}``: anneal each loss's
+            ``entropy_coeff`` linearly to it over ``total_frames``.
+        log_std_end: decay the actors' state-independent log-std linearly
+            to it (it is then scheduled, not learned).
+        autocast: run the losses under ``torch.autocast`` (bfloat16 on CPU).
         groups: groups whose episode returns are reported (default: all of
             ``losses``; add the groups that act but do not learn).
         actors: ``{group: actor}`` saved by :meth:`save` (default: each
@@ -101,7 +131,12 @@ class Trainer:
         max_grad_norm: float = 0.5,
         total_frames: int | None = None,
         target_return: float | None = None,
-        optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+        optimizers: Mapping[str, torch.optim.Optimizer | Sequence[torch.optim.Optimizer]] | None = None,
+        lr_schedule: str = "constant",
+        target_kl: float | None = None,
+        entropy_coeff_end: Mapping[str, float | None] | None = None,
+        log_std_end: float | None = None,
+        autocast: bool = False,
         groups: Sequence[str] | None = None,
         actors: Mapping[str, nn.Module] | None = None,
         metrics_sink: Callable[[dict[str, Any]], None] | None = None,
@@ -115,14 +150,27 @@ class Trainer:
         self.max_grad_norm = max_grad_norm
         self.total_frames = total_frames
         self.target_return = target_return
-        self.optimizers = (
-            dict(optimizers)
-            if optimizers is not None
-            else {
-                g: torch.optim.Adam(loss.parameters(), lr=lr, foreach=True)
-                for g, loss in self.losses.items()
-            }
-        )
+        optimizers = optimizers if optimizers is not None else {
+            g: torch.optim.Adam(loss.parameters(), lr=lr, foreach=True) for g, loss in self.losses.items()
+        }
+        self.optimizers: dict[str, list[torch.optim.Optimizer]] = {
+            g: [o] if isinstance(o, torch.optim.Optimizer) else list(o) for g, o in optimizers.items()
+        }
+        self._initial_lrs = {
+            g: [[pg["lr"] for pg in o.param_groups] for o in opts] for g, opts in self.optimizers.items()
+        }
+        if lr_schedule not in ("constant", "linear"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {lr_schedule!r}")
+        self.lr_schedule = lr_schedule
+        self.target_kl = target_kl
+        self.entropy_schedule = {
+            g: (float(loss.entropy_coeff), end)
+            for g, loss in self.losses.items()
+            if entropy_coeff_end is not None and entropy_coeff_end.get(g) is not None
+            for end in [entropy_coeff_end[g]]
+        }
+        self.log_std_end = log_std_end
+        self.autocast = autocast
         self.groups = list(groups) if groups is not None else list(self.losses)
         self.actors = dict(actors) if actors is not None else {
             g: loss.actor_network for g, loss in self.losses.items()
@@ -130,6 +178,11 @@ class Trainer:
         self.metrics_sink = metrics_sink
         self.progress_bar = progress_bar
         self.config = config
+        self._log_std_start = {g: self._log_std_params(g) for g in self.actors}
+        if log_std_end is not None:
+            for params in self._log_std_start.values():
+                for p, _ in params:
+                    p.requires_grad_(False)  # scheduled, not learned
         self.history: list[dict[str, Any]] = []
         self.iteration = 0
         self.frames = 0
@@ -167,10 +220,7 @@ class Trainer:
             g: make_loss(actors[g], make_critic(env, g, cfg.group_model(g)), env, g, cfg.group_loss(g))
             for g in learners
         }
-        optimizers = {
-            g: torch.optim.Adam(losses[g].parameters(), lr=cfg.group_lr(g), foreach=True)
-            for g in learners
-        }
+        optimizers = {g: make_optimizers(losses[g], cfg.group_lr(g), t) for g in learners}
         collector = Collector(
             env,
             TensorDictSequential(*actors.values()),
@@ -184,6 +234,7 @@ class Trainer:
             t, collector=collector, losses=losses, optimizers=optimizers, groups=groups,
             actors={g: actors[g] for g in learners}, metrics_sink=sink,
             progress_bar=cfg.run.progress_bar, config=cfg,
+            entropy_coeff_end={g: cfg.group_loss(g).entropy_coeff_end for g in learners},
         )
 
     @classmethod
@@ -195,6 +246,10 @@ class Trainer:
             max_grad_norm=t.max_grad_norm,
             total_frames=t.total_frames,
             target_return=t.target_return,
+            lr_schedule=t.lr_schedule,
+            target_kl=t.target_kl,
+            log_std_end=t.log_std_end,
+            autocast=t.autocast,
             **components,
         )
 
@@ -217,7 +272,12 @@ class Trainer:
         the loss masked too, steps after death carry nothing.
         """
         with torch.no_grad():
-            for loss in self.losses.values():
+            for group, loss in self.losses.items():
+                if keys.action(group) in loss.critic_network.in_keys:
+                    # A joint-action critic values s_{t+1} with the others' next
+                    # actions: sample them from the current policy.
+                    nxt = batch.get(keys.NEXT)
+                    nxt.set(keys.action(group), self.actors[group](nxt.clone(False)).get(keys.action(group)))
                 loss.value_estimator(
                     batch,
                     params=loss.critic_network_params,
@@ -230,43 +290,101 @@ class Trainer:
                     batch.set(tk.value_target, torch.where(alive, batch.get(tk.value_target), batch.get(tk.value)))
 
     def update(self, batch: TensorDictBase) -> dict[str, float]:
-        """PPO epochs over ``batch`` (advantages already in it); returns mean loss terms."""
+        """PPO epochs over ``batch`` (advantages already in it); returns mean loss terms.
+
+        With ``target_kl``, the epochs stop after the first one whose mean
+        approx KL (over its minibatches and the groups) exceeds it.
+        """
         sums: dict[str, float] = {}
-        count = 0
+        count = epochs = 0
         flat = {g: batch.select(*ks, strict=False).reshape(-1) for g, ks in self._batch_keys.items()}
         if not flat:
             return {}
         n = next(iter(flat.values())).shape[0]
+        device_type = next(iter(flat.values())).device.type
+        amp_dtype = torch.bfloat16 if device_type == "cpu" else torch.float16
         for _ in range(self.num_epochs):
+            epochs += 1
+            epoch_kl, epoch_steps = 0.0, 0
             perm = torch.randperm(n)
             for idx in perm.split(self.minibatch_size):
                 count += 1
                 for group, loss in self.losses.items():
-                    out = loss(flat[group][idx])
-                    total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
-                    opt = self.optimizers[group]
-                    opt.zero_grad(set_to_none=True)
-                    total.backward()
-                    grad_norm = nn.utils.clip_grad_norm_(loss.parameters(), self.max_grad_norm)
-                    opt.step()
+                    with torch.autocast(device_type, dtype=amp_dtype, enabled=self.autocast):
+                        out = loss(flat[group][idx])
+                        total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
+                    opts = self.optimizers[group]
+                    for opt in opts:
+                        opt.zero_grad(set_to_none=True)
+                    total.float().backward()
+                    grad_norm = 0.0
+                    for opt in opts:
+                        params = [p for pg in opt.param_groups for p in pg["params"]]
+                        grad_norm += float(nn.utils.clip_grad_norm_(params, self.max_grad_norm)) ** 2
+                        opt.step()
                     for term in (*LOSS_TERMS, *DIAGNOSTICS):
                         if term in out.keys():
                             key = f"{group}/{term}"
-                            sums[key] = sums.get(key, 0.0) + float(out[term].detach().mean())
+                            sums[key] = sums.get(key, 0.0) + float(out[term].detach().float().mean())
                     key = f"{group}/grad_norm"
-                    sums[key] = sums.get(key, 0.0) + float(grad_norm)
-        return {k: v / max(count, 1) for k, v in sums.items()}
+                    sums[key] = sums.get(key, 0.0) + grad_norm ** 0.5
+                    if "kl_approx" in out.keys():
+                        epoch_kl += float(out["kl_approx"].detach().float())
+                        epoch_steps += 1
+            if self.target_kl is not None and epoch_steps and epoch_kl / epoch_steps > self.target_kl:
+                break
+        metrics = {k: v / max(count, 1) for k, v in sums.items()}
+        metrics["epochs"] = epochs
+        return metrics
+
+    # ------------------------------------------------------------------ #
+    # Schedules: a fraction of the frame budget -> lr, entropy coeff, log-std
+    # ------------------------------------------------------------------ #
+    def _log_std_params(self, group: str) -> list[tuple[torch.nn.Parameter, float]]:
+        from tensordict.nn import AddStateIndependentNormalScale
+
+        actor = self.actors[group]
+        return [
+            (m.state_independent_scale, float(m.state_independent_scale.detach().mean()))
+            for m in actor.modules() if isinstance(m, AddStateIndependentNormalScale)
+        ]
+
+    def apply_schedules(self) -> dict[str, float]:
+        """Set this iteration's scheduled values from the fraction of frames used."""
+        if not self.total_frames:
+            return {}
+        progress = min(1.0, self.frames / self.total_frames)
+        out: dict[str, float] = {}
+        if self.lr_schedule == "linear":
+            for g, opts in self.optimizers.items():
+                for opt, lrs in zip(opts, self._initial_lrs[g]):
+                    for pg, lr0 in zip(opt.param_groups, lrs):
+                        pg["lr"] = lr0 * (1.0 - progress)
+                out[f"{g}/lr"] = opts[0].param_groups[0]["lr"]
+        for g, (start, end) in self.entropy_schedule.items():
+            value = start + (end - start) * progress
+            self.losses[g].entropy_coeff.fill_(value)
+            out[f"{g}/entropy_coeff"] = value
+        if self.log_std_end is not None:
+            for g, params in self._log_std_start.items():
+                for p, start in params:
+                    value = start + (self.log_std_end - start) * progress
+                    with torch.no_grad():
+                        p.fill_(value)
+                    out[f"{g}/log_std"] = value
+        return out
 
     def batch_metrics(self, batch: TensorDictBase) -> dict[str, float]:
         """Episode returns (every group) and critic quality (learning groups) of a batch."""
         out: dict[str, float] = {}
+        alive = survivors(batch, self.groups)
         for group in self.groups:
             returns = episode_returns(batch, group)
             out[f"{group}/episode_return"] = float(returns.mean()) if returns.numel() else float("nan")
             out[f"{group}/episodes"] = returns.shape[0]
-            alive = survivors(batch, group)
-            if alive is not None:
-                out[f"{group}/survivors"] = float(alive.float().mean()) if alive.numel() else float("nan")
+            if group in alive:
+                n = alive[group]
+                out[f"{group}/survivors"] = float(n.float().mean()) if n.numel() else float("nan")
             loss = self.losses.get(group)
             if loss is not None:
                 pred, target = batch.get(loss.tensor_keys.value), batch.get(loss.tensor_keys.value_target)
@@ -306,6 +424,7 @@ class Trainer:
                 metrics.update(self.batch_metrics(batch))
                 reached = self._reached_target(metrics)
                 if not reached:
+                    metrics.update(self.apply_schedules())
                     metrics.update(self.update(batch))
                     self.collector.update_policy_weights_()
                 now = time.perf_counter()

@@ -12,7 +12,7 @@ from torchrl.modules import OneHotCategorical, ProbabilisticActor, TanhNormal
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import ModelConfig
-from torchrl_mappo.modules.nets import FlattenTrailing, make_agent_mlp
+from torchrl_mappo.modules.nets import AppendAgentId, FlattenTrailing, make_agent_mlp, orthogonal_init_
 
 
 def group_sizes(env: EnvBase, group: str) -> tuple[int, int]:
@@ -42,7 +42,9 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     one-hot specs) over the network's logits.
 
     ``cfg_model.share_params``: one network for all agents of the group, or
-    one per agent evaluated in a single vmapped call.
+    one per agent evaluated in a single vmapped call. ``actor_agent_id``
+    appends a one-hot agent id to each agent's observation;
+    ``orthogonal_init`` initialises the network orthogonally.
     """
     n_agents, obs_dim = group_sizes(env, group)
     obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
@@ -50,8 +52,14 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     share = cfg_model.share_params
 
     def mlp(out_features: int) -> nn.Module:
-        net = make_agent_mlp(obs_dim, out_features, n_agents, cfg_model, share_params=share)
-        return nn.Sequential(FlattenTrailing([obs_ndim]), net) if obs_ndim > 1 else net
+        extra = n_agents if cfg_model.actor_agent_id else 0
+        net = make_agent_mlp(obs_dim + extra, out_features, n_agents, cfg_model, share_params=share)
+        if cfg_model.orthogonal_init:
+            orthogonal_init_(net, last_gain=0.01)
+        layers = [FlattenTrailing([obs_ndim])] if obs_ndim > 1 else []
+        if cfg_model.actor_agent_id:
+            layers.append(AppendAgentId(n_agents))
+        return nn.Sequential(*layers, net) if layers else net
 
     if isinstance(action_spec, (CategoricalSpec, OneHotSpec)):
         n_actions = action_spec.space.n

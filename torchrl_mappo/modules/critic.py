@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from tensordict.nn import TensorDictModule
-from torch import nn
+from torchrl.data import Categorical as CategoricalSpec
+from torchrl.data import OneHot as OneHotSpec
 from torchrl.envs import EnvBase
 
 from torchrl_mappo import keys
@@ -10,10 +11,12 @@ from torchrl_mappo.config import ModelConfig
 from torchrl_mappo.modules.actor import group_sizes
 from torchrl_mappo.modules.nets import (
     AgentValues,
-    BroadcastToAgents,
+    Chain,
     FlattenTrailing,
+    PerAgentCriticInput,
     make_agent_mlp,
     make_mlp,
+    orthogonal_init_,
 )
 
 
@@ -21,70 +24,99 @@ def has_global_state(env: EnvBase) -> bool:
     return keys.STATE in env.observation_spec.keys()
 
 
-def critic_inputs(env: EnvBase, group: str, cfg_model: ModelConfig) -> tuple[list, list[int], int]:
-    """What the centralized critic of ``group`` reads: ``(in_keys, ndims, width)``.
+def critic_mode(env: EnvBase, cfg_model: ModelConfig) -> str:
+    """The critic input ``cfg_model`` asks for, with ``auto`` and ``centralized`` resolved."""
+    if not cfg_model.centralized or cfg_model.critic_input == "local":
+        return "local"
+    if cfg_model.critic_input == "auto":
+        return "state" if has_global_state(env) else "concat_obs"
+    return cfg_model.critic_input
 
-    ``ndims[i]``: trailing dims of ``in_keys[i]`` flattened into the input;
-    ``width``: the flat input size.
-    """
-    choice = cfg_model.critic_input
-    if choice == "auto":
-        choice = "state" if has_global_state(env) else "concat_obs"
+
+def global_inputs(env: EnvBase, group: str, mode: str) -> tuple[list, list[int], int]:
+    """The global part of the critic's input: ``(in_keys, trailing ndims, flat width)``."""
     spec = env.observation_spec_unbatched
-    if choice == "state":
+    if mode == "agent_specific":
+        mode = "state" if has_global_state(env) else "concat_obs"
+    if mode == "local":
+        return [], [], 0
+    if mode == "state":
         if not has_global_state(env):
             raise ValueError(
                 "model.critic_input='state' but this env has no global state (root 'state'); "
                 "use 'concat_obs' or 'all_obs' (VMAS has no state; PettingZoo needs env.return_state: true)"
             )
         in_keys = [keys.STATE]
-        shapes = [spec[keys.STATE].shape]
-        ndims = [len(shapes[0])]
     else:
-        groups = [group] if choice == "concat_obs" else list(env.group_map)
+        groups = [group] if mode == "concat_obs" else list(env.group_map)
         in_keys = [keys.observation(g) for g in groups]
-        shapes = [spec[k].shape for k in in_keys]
-        ndims = [len(s) for s in shapes]  # agent dim + observation dims
-    width = sum(s.numel() for s in shapes)
-    return in_keys, ndims, width
+    shapes = [spec[k].shape for k in in_keys]
+    return in_keys, [len(s) for s in shapes], sum(s.numel() for s in shapes)
 
 
 def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictModule:
     """Build the critic of ``group``; writes ``(group, "state_value")``, ``[*B, n_agents, 1]``.
 
-    Input, when ``cfg_model.centralized`` (MAPPO), by ``cfg_model.critic_input``:
+    Input, by ``cfg_model.critic_input`` (``centralized: false`` = ``local``):
 
     - ``auto``: the env's global state (root ``"state"``) when it has one,
       otherwise ``concat_obs`` (VMAS has no global state);
     - ``state``: root ``"state"``;
     - ``concat_obs``: every agent's ``(group, "observation")``, concatenated;
-    - ``all_obs``: every group's observations, concatenated.
+    - ``all_obs``: every group's observations, concatenated;
+    - ``agent_specific``: the global input + the agent's own observation + a
+      one-hot agent id (MAPPO paper);
+    - ``local``: the agent's own observation only (IPPO).
 
-    With ``share_params`` one network maps that input to one value per agent
-    (one output unit per agent: values differ where rewards do). Without it,
-    each agent has its own network on the same global input (vmapped).
+    ``critic_joint_actions`` adds the OTHER agents' actions
+    (``(group, "action")``) to each agent's input; ``critic_agent_id`` a
+    one-hot agent id.
 
-    ``centralized: false`` gives IPPO's local critic: each agent's value
-    depends on its own observation only.
+    A global input with nothing per agent goes through one network with one
+    output unit per agent (``share_params``; values differ where rewards do)
+    or one network per agent (vmapped). Per-agent inputs go through one
+    shared network, or one per agent without ``share_params``.
     """
     n_agents, obs_dim = group_sizes(env, group)
     share = cfg_model.share_params
+    mode = critic_mode(env, cfg_model)
+    in_keys, ndims, width = global_inputs(env, group, mode)
 
-    if not cfg_model.centralized:
-        obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
-        net = nn.Sequential(
-            FlattenTrailing([obs_ndim]),
-            make_agent_mlp(obs_dim, 1, n_agents, cfg_model, share_params=share),
-        )
-        return TensorDictModule(net, in_keys=[keys.observation(group)], out_keys=[keys.state_value(group)])
+    own_obs = mode in ("local", "agent_specific")
+    agent_id = mode == "agent_specific" or cfg_model.critic_agent_id
+    action_dim = n_actions = None
+    if cfg_model.critic_joint_actions:
+        spec = env.full_action_spec_unbatched[keys.action(group)]
+        if isinstance(spec, CategoricalSpec):
+            n_actions = action_dim = spec.space.n
+        elif isinstance(spec, OneHotSpec):
+            action_dim = spec.shape[-1]
+        else:
+            action_dim = spec.shape[-1]
 
-    in_keys, ndims, width = critic_inputs(env, group, cfg_model)
-    if share:
-        net = nn.Sequential(FlattenTrailing(ndims), make_mlp(width, n_agents, cfg_model), AgentValues())
+    per_agent = own_obs or agent_id or action_dim is not None
+    if not per_agent and share:
+        body = make_mlp(width, n_agents, cfg_model)
+        net = Chain(FlattenTrailing(ndims), body, AgentValues())
     else:
-        net = nn.Sequential(
-            FlattenTrailing(ndims),
-            BroadcastToAgents(n_agents),
-            make_agent_mlp(width, 1, n_agents, cfg_model, share_params=False),
+        obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
+        builder = PerAgentCriticInput(
+            n_agents, ndims, own_obs_ndim=obs_ndim if own_obs else None, agent_id=agent_id,
+            action_dim=action_dim, n_actions=n_actions,
         )
+        in_width = (width + (obs_dim if own_obs else 0) + (n_agents if agent_id else 0)
+                    + (n_agents * action_dim if action_dim else 0))
+        body = make_agent_mlp(in_width, 1, n_agents, cfg_model, share_params=share)
+        net = Chain(builder, body)
+        if own_obs:
+            in_keys = in_keys + [keys.observation(group)]
+        if action_dim is not None:
+            in_keys = in_keys + [keys.action(group)]
+    if cfg_model.orthogonal_init:
+        orthogonal_init_(body, last_gain=1.0)
     return TensorDictModule(net, in_keys=in_keys, out_keys=[keys.state_value(group)])
+
+
+def needs_actions(critic: TensorDictModule, group: str) -> bool:
+    """Whether the critic reads ``(group, "action")`` (``critic_joint_actions``)."""
+    return keys.action(group) in critic.in_keys

@@ -94,3 +94,117 @@ class AgentValues(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.unsqueeze(-1)
+
+
+class AppendAgentId(nn.Module):
+    """``[*B, n_agents, d] -> [*B, n_agents, d + n_agents]``: a one-hot agent id per agent."""
+
+    def __init__(self, n_agents: int):
+        super().__init__()
+        self.n_agents = n_agents
+        self.register_buffer("eye", torch.eye(n_agents), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, self.eye.expand(*x.shape[:-2], self.n_agents, self.n_agents)], dim=-1)
+
+
+class PerAgentCriticInput(nn.Module):
+    """Each agent's critic input: ``[*B, n_agents, width]``.
+
+    Concatenates, per agent: the global input (flattened, the same for all),
+    optionally the agent's own observation, a one-hot agent id, and the
+    OTHER agents' actions (the agent's own action slot is zeroed, so the
+    value stays a valid baseline for that agent's policy gradient).
+
+    Inputs, in order: the global tensors (``len(global_ndims)`` of them,
+    possibly none), then the group's observation if ``own_obs_ndim``, then
+    the group's action if ``action_dim``.
+    """
+
+    def __init__(
+        self,
+        n_agents: int,
+        global_ndims: list[int],
+        own_obs_ndim: int | None = None,
+        agent_id: bool = False,
+        action_dim: int | None = None,
+        n_actions: int | None = None,
+    ):
+        super().__init__()
+        self.n_agents = n_agents
+        self.flatten = FlattenTrailing(global_ndims) if global_ndims else None
+        self.n_global = len(global_ndims)
+        self.own_obs_ndim = own_obs_ndim
+        self.agent_id = AppendAgentId(n_agents) if agent_id else None
+        self.action_dim = action_dim
+        self.n_actions = n_actions  # discrete: actions are indices, one-hot encoded
+        self.register_buffer("others", 1.0 - torch.eye(n_agents), persistent=False)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        parts = []
+        i = 0
+        if self.flatten is not None:
+            g = self.flatten(*xs[: self.n_global])
+            i = self.n_global
+            parts.append(g.unsqueeze(-2).expand(*g.shape[:-1], self.n_agents, g.shape[-1]))
+        if self.own_obs_ndim is not None:
+            obs = xs[i]
+            i += 1
+            parts.append(obs.flatten(-self.own_obs_ndim, -1) if self.own_obs_ndim > 1 else obs)
+        if self.action_dim is not None:
+            act = xs[i]
+            if self.n_actions is not None:
+                act = torch.nn.functional.one_hot(act.long(), self.n_actions)
+            act = act.to(parts[0].dtype if parts else torch.get_default_dtype())
+            # [*, n, A] -> [*, n(receiver), n(sender), A] with the receiver's own slot zeroed.
+            joint = act.unsqueeze(-3) * self.others.unsqueeze(-1)
+            parts.append(joint.flatten(-2, -1))
+        x = torch.cat(parts, dim=-1)
+        return self.agent_id(x) if self.agent_id is not None else x
+
+
+def orthogonal_init_(module: nn.Module, last_gain: float) -> nn.Module:
+    """Orthogonal weights (gain sqrt(2), ``last_gain`` for the output layer), zero biases.
+
+    Works on plain MLPs and on ``MultiAgentMLP``'s stacked per-agent weights.
+    """
+    hidden_gain = 2.0 ** 0.5
+    if isinstance(module, MultiAgentMLP):
+        weights = sorted(
+            (k for k in module.params.keys(True, True) if (k[-1] if isinstance(k, tuple) else k) == "weight"),
+            key=lambda k: int((k[0] if isinstance(k, tuple) else k.split(".")[0])),
+        )
+        with torch.no_grad():
+            for j, key in enumerate(weights):
+                w = module.params.get(key)
+                if w.ndim < 3:  # LayerNorm weights are 1-D per agent
+                    continue
+                gain = last_gain if j == len(weights) - 1 else hidden_gain
+                for a in range(w.shape[0]):
+                    nn.init.orthogonal_(w.data[a], gain=gain)
+            for key in module.params.keys(True, True):
+                name = key[-1] if isinstance(key, tuple) else key
+                parent = key[:-1] if isinstance(key, tuple) else ()
+                if name == "bias" and module.params.get(key).ndim >= 2 and \
+                        module.params.get((*parent, "weight")).ndim >= 3:
+                    module.params.get(key).data.zero_()
+        return module
+    linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        for j, lin in enumerate(linears):
+            nn.init.orthogonal_(lin.weight, gain=last_gain if j == len(linears) - 1 else hidden_gain)
+            if lin.bias is not None:
+                lin.bias.zero_()
+    return module
+
+
+class Chain(nn.Module):
+    """``body(head(*inputs))``: ``nn.Sequential`` for a head that takes several inputs."""
+
+    def __init__(self, head: nn.Module, *body: nn.Module):
+        super().__init__()
+        self.head = head
+        self.body = nn.Sequential(*body)
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return self.body(self.head(*xs))

@@ -1,0 +1,260 @@
+"""MAPPO fidelity options: each one changes what it should."""
+import math
+
+import pytest
+import torch
+from tensordict import TensorDict
+from tensordict.nn import TensorDictModule
+from torch import nn
+
+from conftest import small_cfg
+from torchrl_mappo import Trainer, keys, make_actor, make_critic, make_env, make_loss
+from torchrl_mappo.config import LossConfig, ModelConfig
+
+G, N, OBS = "agents", 3, 18
+
+
+@pytest.fixture(scope="module")
+def env():
+    return make_env(small_cfg().env, seed=0)
+
+
+@pytest.fixture(scope="module")
+def denv():
+    return make_env(small_cfg(env={"continuous_actions": False}).env, seed=0)
+
+
+def obs_td(batch=4, actions=None):
+    td = TensorDict({keys.observation(G): torch.randn(batch, N, OBS)}, batch_size=[batch])
+    if actions is not None:
+        td[keys.action(G)] = actions
+    return td
+
+
+# --------------------------------------------------------------------------- #
+# Critic inputs
+# --------------------------------------------------------------------------- #
+def test_agent_specific_critic_sees_global_own_obs_and_id(env):
+    critic = make_critic(env, G, ModelConfig(hidden_sizes=[16], critic_input="agent_specific"))
+    assert critic.in_keys == [keys.observation(G), keys.observation(G)]
+    td = obs_td()
+    v0 = critic(td.clone())[keys.state_value(G)]
+    td[keys.observation(G)][:, 0] += 1.0
+    v1 = critic(td)[keys.state_value(G)]
+    assert not torch.allclose(v0[:, 1:], v1[:, 1:])  # global part: others see agent 0
+    # Identical observations still give agents different values (the one-hot id).
+    same = obs_td(1)
+    same[keys.observation(G)] = torch.ones(1, N, OBS)
+    v = critic(same)[keys.state_value(G)][0, :, 0]
+    assert not torch.allclose(v[0], v[1])
+    # width: global (3*18) + own obs (18) + id (3)
+    first = [m for m in critic.modules() if isinstance(m, nn.Linear)][0]
+    assert first.in_features == N * OBS + OBS + N
+
+
+def test_local_critic_input_is_ippo(env):
+    critic = make_critic(env, G, ModelConfig(hidden_sizes=[16], critic_input="local"))
+    td = obs_td()
+    v0 = critic(td.clone())[keys.state_value(G)]
+    td[keys.observation(G)][:, 0] += 1.0
+    v1 = critic(td)[keys.state_value(G)]
+    assert not torch.allclose(v0[:, 0], v1[:, 0]) and torch.allclose(v0[:, 1:], v1[:, 1:])
+
+
+@pytest.mark.parametrize("discrete", [False, True], ids=["continuous", "discrete"])
+def test_joint_action_critic_sees_only_the_other_agents_actions(env, denv, discrete):
+    e = denv if discrete else env
+    critic = make_critic(e, G, ModelConfig(hidden_sizes=[16], critic_joint_actions=True))
+    assert keys.action(G) in critic.in_keys
+    actions = torch.randint(0, 9, (4, N)) if discrete else torch.rand(4, N, 2)
+    td = obs_td(actions=actions)
+    v0 = critic(td.clone())[keys.state_value(G)]
+    changed = actions.clone()
+    if discrete:
+        changed[:, 0] = (changed[:, 0] + 1) % 9
+    else:
+        changed[:, 0] += 0.5
+    td[keys.action(G)] = changed
+    v1 = critic(td)[keys.state_value(G)]
+    assert torch.allclose(v0[:, 0], v1[:, 0]), "an agent's own action must not enter its baseline"
+    assert not torch.allclose(v0[:, 1:], v1[:, 1:]), "the others must see agent 0's action"
+
+
+def test_joint_action_critic_trains(env):
+    cfg = small_cfg(model={"critic_joint_actions": True})
+    trainer = Trainer.from_config(cfg)
+    history = trainer.train()
+    assert all(math.isfinite(h["agents/loss_critic"]) for h in history)
+
+
+# --------------------------------------------------------------------------- #
+# Actor options
+# --------------------------------------------------------------------------- #
+def test_actor_agent_id_tells_shared_agents_apart(env):
+    same = obs_td(1)
+    same[keys.observation(G)] = torch.ones(1, N, OBS)
+    with_id = make_actor(env, G, ModelConfig(hidden_sizes=[16], actor_agent_id=True))(same.clone())[keys.loc(G)][0]
+    without = make_actor(env, G, ModelConfig(hidden_sizes=[16]))(same.clone())[keys.loc(G)][0]
+    assert not torch.allclose(with_id[0], with_id[1])
+    assert torch.allclose(without[0], without[1])
+
+
+def test_layer_norm_and_activation_switches(env):
+    with_ln = make_actor(env, G, ModelConfig(hidden_sizes=[16]))
+    no_ln = make_actor(env, G, ModelConfig(hidden_sizes=[16], layer_norm=False, activation="relu"))
+    assert any(isinstance(m, nn.LayerNorm) for m in with_ln.modules())
+    assert not any(isinstance(m, nn.LayerNorm) for m in no_ln.modules())
+    assert any(isinstance(m, nn.ReLU) for m in no_ln.modules())
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
+def test_orthogonal_init(env, share):
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[16, 16], orthogonal_init=True, share_params=share))
+    if share:
+        ws = [m.weight.detach() for m in actor.modules() if isinstance(m, nn.Linear)]
+        biases = [m.bias.detach() for m in actor.modules() if isinstance(m, nn.Linear)]
+    else:
+        mlp = next(m for m in actor.modules() if hasattr(m, "params") and hasattr(m, "n_agents"))
+        ws = [v[0] for k, v in mlp.params.items(True, True) if k[-1] == "weight" and v.ndim == 3]
+        biases = [v for k, v in mlp.params.items(True, True) if k[-1] == "bias" and v.shape[-1] in (16, 2)]
+    hidden, head = ws[1], ws[-1]  # 16x16 hidden layer, 2x16 policy head
+    torch.testing.assert_close(hidden @ hidden.T, 2.0 * torch.eye(16), atol=1e-4, rtol=0)
+    torch.testing.assert_close(head @ head.T, 1e-4 * torch.eye(2), atol=1e-7, rtol=0)
+    assert all((b == 0).all() for b in biases)
+
+
+# --------------------------------------------------------------------------- #
+# Loss options
+# --------------------------------------------------------------------------- #
+class ConstantCritic(nn.Module):
+    """A critic whose prediction is a free parameter: v = theta (per agent)."""
+
+    def __init__(self, values):
+        super().__init__()
+        self.theta = nn.Parameter(torch.tensor(values))
+
+    def forward(self, obs):
+        return self.theta.expand(*obs.shape[:-1]).unsqueeze(-1)
+
+
+def handmade_batch(env, actor):
+    with torch.no_grad():
+        td = actor(obs_td(4))
+    td[keys.state_value(G)] = torch.tensor([0.0, 1.0, 2.0]).expand(4, N).unsqueeze(-1).clone()  # old values
+    td[keys.value_target(G)] = torch.tensor([1.0, -1.0, 2.5]).expand(4, N).unsqueeze(-1).clone()
+    td[keys.advantage(G)] = torch.randn(4, N, 1)
+    return td
+
+
+@pytest.mark.parametrize("critic_type", ["l2", "smooth_l1"])
+def test_value_clipping_is_the_clipped_form(env, critic_type):
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[8]))
+    critic = TensorDictModule(ConstantCritic([0.9, 0.0, 2.05]), in_keys=[keys.observation(G)],
+                              out_keys=[keys.state_value(G)])
+    cfg = LossConfig(clip_value=0.2, critic_coeff=1.0, loss_critic_type=critic_type)
+    loss = make_loss(actor, critic, env, G, cfg)
+    td = handmade_batch(env, actor)
+    got = loss(td)["loss_critic"]
+
+    v_new = torch.tensor([0.9, 0.0, 2.05])
+    v_old, target = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, -1.0, 2.5])
+    clipped = v_old + (v_new - v_old).clamp(-0.2, 0.2)
+    dist = (lambda a, b: (a - b) ** 2) if critic_type == "l2" else (
+        lambda a, b: torch.nn.functional.smooth_l1_loss(a, b, reduction="none"))
+    expected = torch.maximum(dist(v_new, target), dist(clipped, target)).mean()
+    torch.testing.assert_close(got, expected)
+    unclipped = make_loss(actor, critic, env, G, LossConfig(critic_coeff=1.0, loss_critic_type=critic_type))(td)
+    torch.testing.assert_close(unclipped["loss_critic"], dist(v_new, target).mean())
+    assert not torch.allclose(got, unclipped["loss_critic"])
+
+
+@pytest.mark.parametrize("kind", ["popart", "running"])
+def test_value_norm_normalises_critic_targets(env, kind):
+    from torchrl.modules import PopArtValueNorm, RunningValueNorm
+
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[8]))
+    critic = TensorDictModule(ConstantCritic([0.0, 0.0, 0.0]), in_keys=[keys.observation(G)],
+                              out_keys=[keys.state_value(G)])
+    loss = make_loss(actor, critic, env, G, LossConfig(value_norm=kind, critic_coeff=1.0))
+    assert isinstance(loss.value_norm, PopArtValueNorm if kind == "popart" else RunningValueNorm)
+    td = handmade_batch(env, actor)
+    td[keys.value_target(G)] = td[keys.value_target(G)] * 1000.0  # huge returns
+    plain = make_loss(actor, critic, env, G, LossConfig(critic_coeff=1.0))(td.clone())["loss_critic"]
+    normed = loss(td)["loss_critic"]
+    assert normed < plain / 100  # the critic loss lives in normalised units
+
+
+def test_advantage_is_normalised_over_the_batch_not_per_agent(env):
+    loss = make_loss(make_actor(env, G, ModelConfig(hidden_sizes=[8])),
+                     make_critic(env, G, ModelConfig(hidden_sizes=[8])), env, G, LossConfig())
+    assert loss.normalize_advantage and tuple(loss.normalize_advantage_exclude_dims) == ()
+    adv = torch.tensor([[10.0], [1.0], [1.0]]).expand(8, N, 1)
+    td = TensorDict({}, batch_size=[8])
+    out = loss._standardize_advantage(adv.clone(), td)
+    # Per-agent standardisation would zero every agent (constant per agent); batch-wide keeps the order.
+    assert (out[:, 0] > 0).all() and (out[:, 1:] < 0).all()
+
+
+# --------------------------------------------------------------------------- #
+# Trainer options
+# --------------------------------------------------------------------------- #
+def trainer_with(**train):
+    return Trainer.from_config(small_cfg(train=train))
+
+
+def test_separate_optimizers_and_critic_lr():
+    trainer = trainer_with(separate_optimizers=True, critic_lr=1e-2, lr=1e-4)
+    loss = trainer.losses[G]
+    actor_opt, critic_opt = trainer.optimizers[G]
+    assert actor_opt.param_groups[0]["lr"] == 1e-4 and critic_opt.param_groups[0]["lr"] == 1e-2
+    ids = lambda opt: {id(p) for pg in opt.param_groups for p in pg["params"]}
+    assert ids(actor_opt) == {id(p) for p in loss.actor_network_params.values(True, True)}
+    assert ids(critic_opt) == {id(p) for p in loss.critic_network_params.values(True, True)}
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    assert math.isfinite(trainer.update(batch)[f"{G}/loss_critic"])
+    trainer.collector.shutdown()
+
+
+def test_schedules_follow_the_frame_budget():
+    cfg = small_cfg(train={"lr_schedule": "linear", "lr": 1e-3, "log_std_end": -1.0, "total_frames": 960,
+                           "frames_per_batch": 80, "minibatch_size": 40},
+                    loss={"entropy_coeff": 0.02, "entropy_coeff_end": 0.0})
+    trainer = Trainer.from_config(cfg)
+    trainer.frames = 480
+    values = trainer.apply_schedules()
+    assert values[f"{G}/lr"] == pytest.approx(5e-4)
+    assert trainer.optimizers[G][0].param_groups[0]["lr"] == pytest.approx(5e-4)
+    assert float(trainer.losses[G].entropy_coeff) == pytest.approx(0.01)
+    td = trainer.actors[G](obs_td(2))
+    torch.testing.assert_close(td[keys.scale(G)], torch.full((2, N, 2), math.exp(-0.5)))
+    scale_param = trainer._log_std_params(G)[0][0]
+    assert not scale_param.requires_grad  # scheduled, not learned
+    trainer.collector.shutdown()
+
+
+def test_target_kl_stops_after_the_first_epoch():
+    tiny = trainer_with(target_kl=1e-12, num_epochs=4)
+    batch = next(iter(tiny.collector))
+    tiny.compute_advantages(batch)
+    assert tiny.update(batch)["epochs"] == 1
+    tiny.collector.shutdown()
+    free = trainer_with(num_epochs=4)
+    batch = next(iter(free.collector))
+    free.compute_advantages(batch)
+    assert free.update(batch)["epochs"] == 4
+    free.collector.shutdown()
+
+
+def test_autocast_runs_the_networks_in_bfloat16():
+    trainer = trainer_with(autocast=True)
+    seen = []
+    first = next(m for m in trainer.actors[G].modules() if isinstance(m, nn.Linear))
+    first.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    seen.clear()
+    metrics = trainer.update(batch)
+    assert torch.bfloat16 in seen
+    assert math.isfinite(metrics[f"{G}/loss_objective"])
+    trainer.collector.shutdown()
