@@ -45,7 +45,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--seed", type=int, default=12345)
     ev.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    ab = sub.add_parser("ablate", help="run the MAPPO ablation table (every variant, several seeds)")
+    ab.add_argument("config", help="YAML config of full MAPPO")
+    ab.add_argument("overrides", nargs="*", metavar="section.field=value", help="config overrides")
+    ab.add_argument("--seeds", type=int, default=3, help="seeds per variant (default 3)")
+    ab.add_argument("--frames", type=int, default=None, help="frames per run (default: train.total_frames)")
+    ab.add_argument("--variants", nargs="+", default=None, metavar="NAME",
+                    help="variants to run (default: all); 'full' is always included")
+    ab.add_argument("--out", default=None, help="output directory (default: <run.dir>/<config>-ablation-<time>)")
     return parser
+
+
+def _ablate(args: argparse.Namespace) -> int:
+    from torchrl_mappo.ablate import run_ablation
+
+    out = run_ablation(
+        args.config, seeds=args.seeds, frames=args.frames, variants=args.variants,
+        overrides=args.overrides, out_dir=args.out,
+    )
+    print((out / "ablation.md").read_text())
+    print(f"table: {out / 'ablation.md'}\nplot: {out / 'ablation.png'}\nruns: {out}")
+    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -106,6 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "ablate":
+            return _ablate(args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
