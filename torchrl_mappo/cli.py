@@ -24,11 +24,16 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="torchrl-mappo", description="Multi-agent PPO on TorchRL.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    train = sub.add_parser("train", help="train from a YAML config")
-    train.add_argument("config", help="YAML config file, e.g. configs/vmas_navigation.yaml")
+    train = sub.add_parser("train", help="train from a YAML config (or resume a run)")
+    train.add_argument("config", nargs="?", help="YAML config file, e.g. configs/vmas_navigation.yaml")
     train.add_argument(
         "overrides", nargs="*", metavar="section.field=value",
         help="config overrides, e.g. train.seed=1 env.num_envs=32",
+    )
+    train.add_argument(
+        "--resume", metavar="RUN_DIR", default=None,
+        help="continue the run in RUN_DIR from its latest checkpoint (config from RUN_DIR/config.yaml; "
+             "overrides such as train.total_frames=... still apply)",
     )
     ev = sub.add_parser("eval", help="evaluate a run's trained groups (vs random or a frozen checkpoint)")
     ev.add_argument("checkpoint", help="run directory or checkpoint .pt file")
@@ -94,29 +99,67 @@ def _eval(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from torchrl_mappo.config import load_config
 
-    cfg = load_config(args.config, args.overrides)
-    # Heavy imports only once the config is known to be good.
-    from torchrl_mappo.runs import make_run_dir, run_dir_for
-    from torchrl_mappo.trainer import CHECKPOINT, Trainer
+    overrides = list(args.overrides)
+    if args.resume is not None:
+        if args.config is not None:
+            if "=" not in args.config:
+                raise ConfigError(
+                    f"train --resume {args.resume}: the config comes from the run; drop {args.config!r} "
+                    "(overrides such as train.total_frames=... are allowed)"
+                )
+            overrides.insert(0, args.config)
+        from torchrl_mappo import checkpoint as ckpt
 
-    run_dir = run_dir_for(cfg)
+        state, file = ckpt.read(args.resume)
+        run_dir = file.parent.parent if file.parent.name == ckpt.FOLDER else file.parent
+        cfg = load_config(run_dir / "config.yaml", overrides)
+        cfg.source = str(run_dir / "config.yaml")
+    else:
+        if args.config is None:
+            raise ConfigError("train: give a config file (e.g. configs/vmas_navigation.yaml) or --resume RUN_DIR")
+        cfg = load_config(args.config, overrides)
+        state = None
+    # Heavy imports only once the config is known to be good.
+    from torchrl_mappo.runs import Console, make_run_dir, run_dir_for
+    from torchrl_mappo.trainer import NonFiniteLossError, Trainer
+
+    if state is None:
+        run_dir = run_dir_for(cfg)
     # Build everything before touching the disk: an env that rejects the
     # config must leave no half-made run directory behind.
-    trainer = Trainer.from_config(cfg, run_dir=run_dir)
-    make_run_dir(cfg, run_dir)
-    print(f"run directory: {run_dir}", flush=True)
-    history = trainer.train()
-    checkpoint = trainer.save(run_dir / CHECKPOINT)
-    last = history[-1]
-    returns = ", ".join(
-        f"{g}={last[f'{g}/episode_return']:.3f}" for g in trainer.groups
-        if not math.isnan(last[f"{g}/episode_return"])
-    )
-    print(
-        f"done: {last['frames']} frames in {last['wall_time']:.1f} s; "
-        f"last mean episode return: {returns or 'n/a'}; metrics: {run_dir / 'metrics.csv'}; "
-        f"checkpoint: {checkpoint}"
-    )
+    trainer = Trainer.from_config(cfg, run_dir=run_dir, resume=state)
+    if state is None:
+        make_run_dir(cfg, run_dir)
+    with Console(run_dir / "console.log"):
+        if state is None:
+            print(f"run directory: {run_dir}", flush=True)
+        else:
+            print(f"resuming {run_dir} at iteration {trainer.iteration} ({trainer.frames} frames)", flush=True)
+        try:
+            history = trainer.train()
+        except NonFiniteLossError as err:
+            print(f"error: {err}; checkpoint of the last good weights: {run_dir / 'checkpoint.pt'}",
+                  file=sys.stderr)
+            return 1
+        if trainer.stopped_by is not None:
+            print(
+                f"stopped by {trainer.stopped_by} after iteration {trainer.iteration} ({trainer.frames} frames); "
+                f"checkpoint: {run_dir / 'checkpoint.pt'}\nresume with: torchrl-mappo train --resume {run_dir}"
+            )
+            return 0
+        if not history:
+            print("nothing to do")
+            return 0
+        last = history[-1]
+        returns = ", ".join(
+            f"{g}={last[f'{g}/episode_return']:.3f}" for g in trainer.groups
+            if not math.isnan(last[f"{g}/episode_return"])
+        )
+        print(
+            f"done: {last['frames']} frames in {last['wall_time']:.1f} s; "
+            f"last mean episode return: {returns or 'n/a'}; metrics: {run_dir / 'metrics.csv'}; "
+            f"checkpoint: {run_dir / 'checkpoint.pt'}"
+        )
     return 0
 
 

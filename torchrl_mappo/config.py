@@ -148,7 +148,9 @@ class TrainConfig:
     ``log_std_end``: decay the policy's log-std linearly from
     ``model.init_log_std`` to this value (it is then scheduled, not learned).
     ``autocast``: run the loss under ``torch.autocast`` (bfloat16 on CPU,
-    float16 on CUDA).
+    float16 on CUDA). ``max_nonfinite_updates``: an update whose loss or
+    gradients are not finite is skipped with a warning; this many in a row
+    stop training (with a checkpoint of the last good weights).
     """
 
     frames_per_batch: int = 6000
@@ -167,6 +169,7 @@ class TrainConfig:
     target_kl: float | None = None
     log_std_end: float | None = None
     autocast: bool = False
+    max_nonfinite_updates: int = 10
 
 
 @dataclass
@@ -174,14 +177,20 @@ class RunConfig:
     """Where and how a run records itself.
 
     The run directory is ``<dir>/<name>``; ``name: null`` means
-    ``<config file stem>-<date>-<time>``. ``logger``: ``csv`` writes
-    ``metrics.csv`` in the run directory.
+    ``<config file stem>-<date>-<time>``. An existing run directory is never
+    touched unless ``overwrite: true`` (which deletes it first).
+    ``logger``: ``csv`` writes ``metrics.csv`` in the run directory.
+    ``checkpoint_every``: iterations between checkpoints (0: only the final
+    one); ``keep_checkpoints``: how many to keep.
     """
 
     dir: str = "runs"
     name: str | None = None
+    overwrite: bool = False
     logger: Literal["csv"] = "csv"
     progress_bar: bool = True
+    checkpoint_every: int = 10
+    keep_checkpoints: int = 3
 
 
 @dataclass
@@ -432,6 +441,9 @@ def _check(cfg: Config, origin: str) -> None:
     need(t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps", "train.device",
          "use 'cpu', 'cuda', 'cuda:N' or 'mps'")
     need(bool(cfg.run.dir), "run.dir", "must be a non-empty path")
+    need(cfg.run.checkpoint_every >= 0, "run.checkpoint_every", "must be >= 0 (0: only at the end)")
+    need(cfg.run.keep_checkpoints >= 1, "run.keep_checkpoints", "must be >= 1")
+    need(t.max_nonfinite_updates >= 1, "train.max_nonfinite_updates", "must be >= 1")
     need(not (e.family == "magent" and e.continuous_actions), "env.continuous_actions",
          "MAgent2 has only discrete actions; set env.continuous_actions: false")
     _check_group_map(e.group_map, origin)

@@ -17,7 +17,7 @@ from torchrl.envs import EnvBase, ExplorationType, set_exploration_type
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import Config, ConfigError, config_from_dict
-from torchrl_mappo.trainer import CHECKPOINT, episode_returns, survivors
+from torchrl_mappo.trainer import episode_returns, survivors
 
 
 def evaluate(
@@ -78,17 +78,9 @@ def evaluate(
 
 def load_checkpoint(path: str | Path) -> tuple[dict, Path]:
     """Read a checkpoint (a run directory or a ``.pt`` file) -> (state, file path)."""
-    path = Path(path)
-    file = path / CHECKPOINT if path.is_dir() else path
-    if not file.is_file():
-        raise ConfigError(f"no checkpoint at {str(file)!r}; give a run directory or a checkpoint .pt file")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=False)
-    except Exception as err:  # torch raises many kinds on corrupt files
-        raise ConfigError(f"{file}: not a readable checkpoint ({type(err).__name__}: {err})") from None
-    if not isinstance(state, dict) or "actors" not in state or not state.get("config"):
-        raise ConfigError(f"{file}: not a torchrl_mappo checkpoint (no actors/config in it)")
-    return state, file
+    from torchrl_mappo import checkpoint
+
+    return checkpoint.read(path)
 
 
 def build_policy(

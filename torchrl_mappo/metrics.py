@@ -14,9 +14,22 @@ class CSVMetrics:
     metrics); a later row with a new metric is an error, not a silent drop.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, resume_after: int | None = None) -> None:
         self.path = Path(path)
         self._columns: list[str] | None = None
+        if resume_after is not None and self.path.is_file():
+            # Continue a run: keep the header and the rows up to its checkpoint
+            # (rows written after it, before a crash, are redone).
+            with self.path.open(newline="") as f:
+                reader = csv.reader(f)
+                header = next(reader, None)
+                rows = [r for r in reader if r and int(float(r[0])) <= resume_after]
+            if header:
+                self._columns = header
+                with self.path.open("w", newline="") as f:
+                    writer = csv.writer(f)
+                    writer.writerow(header)
+                    writer.writerows(rows)
 
     def __call__(self, row: Mapping[str, Any]) -> None:
         if self._columns is None:

@@ -1,6 +1,8 @@
 """Run directories: one per ``train``, holding the resolved config and the metrics."""
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -25,16 +27,54 @@ def run_dir_for(cfg: Config) -> Path:
             run_dir, suffix = Path(cfg.run.dir) / f"{name}-{suffix}", suffix + 1
         return run_dir
     run_dir = Path(cfg.run.dir) / name
-    if run_dir.exists():
+    if run_dir.exists() and not cfg.run.overwrite:
         raise ConfigError(
             f"run.name={name!r}: run directory {str(run_dir)!r} already exists; "
-            "choose another run.name (or leave it null for a timestamped one)"
+            "choose another run.name, leave it null for a timestamped one, or set run.overwrite=true"
         )
     return run_dir
 
 
 def make_run_dir(cfg: Config, run_dir: Path) -> Path:
-    """Create ``run_dir`` and write ``config.yaml``, the fully resolved config."""
+    """Create ``run_dir`` (replacing it if ``run.overwrite``) and write ``config.yaml``."""
+    if run_dir.exists() and cfg.run.overwrite:
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config_to_dict(cfg), sort_keys=False))
     return run_dir
+
+
+class _Tee:
+    def __init__(self, stream, log):
+        self.stream, self.log = stream, log
+
+    def write(self, text: str) -> int:
+        self.log.write(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.log.flush()
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+class Console:
+    """Copy everything printed (stdout and stderr, the progress bar too) to ``path`` (appending)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> "Console":
+        self.log = self.path.open("a", buffering=1)
+        self.saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _Tee(sys.stdout, self.log), _Tee(sys.stderr, self.log)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.stdout, sys.stderr = self.saved
+        self.log.close()

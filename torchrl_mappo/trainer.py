@@ -14,7 +14,10 @@ metrics, and a group's parameters only ever receive its own loss's gradients.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -26,11 +29,14 @@ from torchrl.collectors import Collector
 from torchrl.objectives import LossModule
 
 from torchrl_mappo import keys
-from torchrl_mappo.config import Config, TrainConfig, config_to_dict
+from torchrl_mappo.config import Config, ConfigError, TrainConfig, config_to_dict
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many consecutive updates had a non-finite loss or gradient."""
 
 LOSS_TERMS = ("loss_objective", "loss_critic", "loss_entropy")
 DIAGNOSTICS = ("entropy", "kl_approx", "clip_fraction")
-CHECKPOINT = "checkpoint.pt"
 
 
 def episode_returns(batch: TensorDictBase, group: str) -> torch.Tensor:
@@ -118,6 +124,14 @@ class Trainer:
             writer); ``None`` keeps them in :attr:`history` only.
         progress_bar: show a tqdm bar (frames, return, frames/s).
         config: the run's config, stored in checkpoints.
+        run_dir: where checkpoints go (``None``: no checkpoints).
+        checkpoint_every: write a checkpoint every this many iterations (and
+            always at the end); 0: only at the end.
+        keep_checkpoints: how many ``checkpoints/iter_*.pt`` to keep.
+        max_nonfinite_updates: a minibatch update whose loss or gradients are
+            not finite is skipped (with a warning); this many in a row stop
+            training with :class:`NonFiniteLossError` (the weights stay the
+            last good ones).
     """
 
     def __init__(
@@ -142,6 +156,10 @@ class Trainer:
         metrics_sink: Callable[[dict[str, Any]], None] | None = None,
         progress_bar: bool = True,
         config: Config | None = None,
+        run_dir: str | Path | None = None,
+        checkpoint_every: int = 0,
+        keep_checkpoints: int = 3,
+        max_nonfinite_updates: int = 10,
     ) -> None:
         self.collector = collector
         self.losses = dict(losses)
@@ -186,18 +204,31 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.iteration = 0
         self.frames = 0
+        self.wall_time = 0.0
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.checkpoint_every = checkpoint_every
+        self.keep_checkpoints = keep_checkpoints
+        self.max_nonfinite_updates = max_nonfinite_updates
+        self._nonfinite_streak = 0
+        self.stopped_by: str | None = None
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
 
     # ------------------------------------------------------------------ #
     @classmethod
-    def from_config(cls, cfg: Config, *, run_dir: str | Path | None = None) -> "Trainer":
+    def from_config(
+        cls, cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None
+    ) -> "Trainer":
         """Build env, actors, critics, losses and collector as ``cfg`` names them.
 
         Every group of the env gets an actor; groups with
         ``per_group.<g>.policy: random`` act at random and do not learn, the
         others get a critic, a loss and an optimizer built from ``model`` /
         ``loss`` / ``train.lr`` with their ``per_group`` overrides applied.
-        With ``run_dir``, metrics go to ``run_dir/metrics.csv``.
+        With ``run_dir``, metrics go to ``run_dir/metrics.csv`` and
+        checkpoints to ``run_dir/checkpoints/`` (latest: ``run_dir/checkpoint.pt``).
+        With ``resume`` (a checkpoint's state), the trainer continues it: the
+        collector gets the frames left, and weights, optimizers, counters,
+        RNG and the episodes in flight are restored.
         """
         from torchrl_mappo.envs import make_env
         from torchrl_mappo.loss import make_loss
@@ -221,21 +252,34 @@ class Trainer:
             for g in learners
         }
         optimizers = {g: make_optimizers(losses[g], cfg.group_lr(g), t) for g in learners}
+        done_frames = resume["frames"] if resume is not None else 0
+        if done_frames >= t.total_frames:
+            raise ConfigError(
+                f"train.total_frames={t.total_frames}: the run already used {done_frames} frames; "
+                f"raise it to continue (e.g. train.total_frames={done_frames + t.total_frames})"
+            )
         collector = Collector(
             env,
             TensorDictSequential(*actors.values()),
             frames_per_batch=t.frames_per_batch,
-            total_frames=t.total_frames,
+            total_frames=t.total_frames - done_frames,
             device=t.device,
             auto_register_policy_transforms=False,  # MLP policies need no InitTracker
         )
-        sink = CSVMetrics(Path(run_dir) / "metrics.csv") if run_dir is not None else None
-        return cls.from_train_config(
+        sink = None
+        if run_dir is not None:
+            sink = CSVMetrics(Path(run_dir) / "metrics.csv", resume_after=resume["iteration"] if resume else None)
+        trainer = cls.from_train_config(
             t, collector=collector, losses=losses, optimizers=optimizers, groups=groups,
             actors={g: actors[g] for g in learners}, metrics_sink=sink,
             progress_bar=cfg.run.progress_bar, config=cfg,
             entropy_coeff_end={g: cfg.group_loss(g).entropy_coeff_end for g in learners},
+            run_dir=run_dir, checkpoint_every=cfg.run.checkpoint_every,
+            keep_checkpoints=cfg.run.keep_checkpoints,
         )
+        if resume is not None:
+            trainer.load_state_dict(resume)
+        return trainer
 
     @classmethod
     def from_train_config(cls, t: TrainConfig, **components: Any) -> "Trainer":
@@ -250,6 +294,7 @@ class Trainer:
             target_kl=t.target_kl,
             log_std_end=t.log_std_end,
             autocast=t.autocast,
+            max_nonfinite_updates=t.max_nonfinite_updates,
             **components,
         )
 
@@ -317,10 +362,17 @@ class Trainer:
                     for opt in opts:
                         opt.zero_grad(set_to_none=True)
                     total.float().backward()
-                    grad_norm = 0.0
+                    grad_norm, norms = 0.0, []
                     for opt in opts:
                         params = [p for pg in opt.param_groups for p in pg["params"]]
-                        grad_norm += float(nn.utils.clip_grad_norm_(params, self.max_grad_norm)) ** 2
+                        norms.append(float(nn.utils.clip_grad_norm_(params, self.max_grad_norm)))
+                        grad_norm += norms[-1] ** 2
+                    bad = self._nonfinite_term(out, total, norms)
+                    if bad is not None:
+                        self._skip_update(group, bad, opts)
+                        continue
+                    self._nonfinite_streak = 0
+                    for opt in opts:
                         opt.step()
                     for term in (*LOSS_TERMS, *DIAGNOSTICS):
                         if term in out.keys():
@@ -336,6 +388,31 @@ class Trainer:
         metrics = {k: v / max(count, 1) for k, v in sums.items()}
         metrics["epochs"] = epochs
         return metrics
+
+    @staticmethod
+    def _nonfinite_term(out: TensorDictBase, total: torch.Tensor, norms: list[float]) -> str | None:
+        """The first non-finite loss term (or ``"gradient"``), ``None`` if all is finite."""
+        if torch.isfinite(total).all() and all(math.isfinite(n) for n in norms):
+            return None
+        for term in LOSS_TERMS:
+            if term in out.keys() and not torch.isfinite(out[term]).all():
+                return term
+        return "gradient"
+
+    def _skip_update(self, group: str, term: str, opts: list) -> None:
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        self._nonfinite_streak += 1
+        warnings.warn(
+            f"iteration {self.iteration + 0}: group {group!r}: non-finite {term}; update skipped "
+            f"({self._nonfinite_streak} in a row, stop at {self.max_nonfinite_updates})",
+            RuntimeWarning, stacklevel=2,
+        )
+        if self._nonfinite_streak >= self.max_nonfinite_updates:
+            raise NonFiniteLossError(
+                f"{self._nonfinite_streak} consecutive updates with a non-finite {term} "
+                f"(group {group!r}, iteration {self.iteration}); training stopped with the last finite weights"
+            )
 
     # ------------------------------------------------------------------ #
     # Schedules: a fraction of the frame budget -> lr, entropy coeff, log-std
@@ -402,17 +479,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ #
     def train(self) -> list[dict[str, Any]]:
-        """Run until the collector's frame budget is spent (or the target is hit).
+        """Run until the frame budget is spent, the target is hit, or a stop is asked.
 
-        Returns the per-iteration metrics (also kept in :attr:`history`).
+        SIGINT / SIGTERM finish the current iteration, write a checkpoint (if
+        the trainer has a run directory) and return; :attr:`stopped_by` then
+        names the signal. Returns the per-iteration metrics (also kept in
+        :attr:`history`).
         """
         bar = None
         if self.progress_bar:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=self.total_frames, unit="frames", dynamic_ncols=True, leave=True)
-        start = time.perf_counter()
-        t_prev = start
+            bar = tqdm(total=self.total_frames, initial=self.frames, unit="frames",
+                       dynamic_ncols=True, leave=True)
+        previous = self._install_signal_handlers()
+        start = time.perf_counter() - self.wall_time
+        t_prev = time.perf_counter()
         try:
             for batch in self.collector:
                 t_collected = time.perf_counter()
@@ -431,41 +513,127 @@ class Trainer:
                 metrics["collect_time"] = t_collected - t_prev
                 metrics["train_time"] = now - t_collected
                 metrics["fps"] = frames / (now - t_prev)
-                metrics["wall_time"] = now - start
-                t_prev = now
+                metrics["wall_time"] = self.wall_time = now - start
                 self.history.append(metrics)
                 if self.metrics_sink is not None:
                     self.metrics_sink(metrics)
                 if bar is not None:
                     bar.update(frames)
                     bar.set_postfix(self._postfix(metrics), refresh=False)
-                if reached:
+                last = reached or self.stopped_by is not None or self.frames >= (self.total_frames or 0)
+                if self.run_dir is not None and (
+                    last or (self.checkpoint_every and self.iteration % self.checkpoint_every == 0)
+                ):
+                    self.checkpoint()
+                t_prev = time.perf_counter()
+                if reached or self.stopped_by is not None:
                     break
+        except NonFiniteLossError:
+            if self.run_dir is not None:
+                self.checkpoint()  # the last good weights: bad updates were never applied
+            raise
         finally:
+            self._restore_signal_handlers(previous)
             if bar is not None:
                 bar.close()
             self.collector.shutdown()
         return self.history
+
+    def _install_signal_handlers(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous = {}
+
+        def ask_stop(signum, frame):
+            self.stopped_by = signal.Signals(signum).name
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, ask_stop)
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
     def _postfix(self, metrics: Mapping[str, Any]) -> dict[str, str]:
         post = {f"{g}_return": f"{metrics[f'{g}/episode_return']:.3f}" for g in self.groups}
         post["fps"] = f"{metrics['fps']:.0f}"
         return post
 
-    def save(self, path: str | Path) -> Path:
-        """Write the learning groups' actors and losses (and the config) to ``path``.
+    # ------------------------------------------------------------------ #
+    # Checkpoints
+    # ------------------------------------------------------------------ #
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (see :mod:`torchrl_mappo.checkpoint`)."""
+        from torchrl_mappo import checkpoint as ckpt
 
-        Written to a temporary file, then renamed: a crash never leaves a
-        half-written checkpoint.
-        """
-        path = Path(path)
-        state = {
+        return {
+            "format": ckpt.FORMAT,
             "config": config_to_dict(self.config) if self.config is not None else None,
             "iteration": self.iteration,
             "frames": self.frames,
+            "wall_time": self.wall_time,
             "actors": {g: a.state_dict() for g, a in self.actors.items()},
             "losses": {g: loss.state_dict() for g, loss in self.losses.items()},
+            "optimizers": {g: [o.state_dict() for o in opts] for g, opts in self.optimizers.items()},
+            "nonfinite_streak": self._nonfinite_streak,
+            "rng": ckpt.rng_state(),
+            "carrier": self.collector._carrier.clone(),
+            "simulator": ckpt.simulator_tensors(self.collector.env),
         }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output into a trainer built from the same config."""
+        from torchrl_mappo import checkpoint as ckpt
+
+        saved_groups, groups = set(state["actors"]), set(self.actors)
+        if saved_groups != groups:
+            raise ConfigError(
+                f"checkpoint: trained groups {sorted(saved_groups)} but this config trains {sorted(groups)}"
+            )
+        for g in self.actors:
+            ckpt.load_into(self.actors[g], state["actors"][g], f"group {g!r} actor")
+            ckpt.load_into(self.losses[g], state["losses"][g], f"group {g!r} loss")
+            saved_opts = state["optimizers"][g]
+            if len(saved_opts) != len(self.optimizers[g]):
+                raise ConfigError(
+                    f"checkpoint: group {g!r} has {len(saved_opts)} optimizer(s), this config "
+                    f"{len(self.optimizers[g])} (train.separate_optimizers changed)"
+                )
+            for opt, saved in zip(self.optimizers[g], saved_opts):
+                opt.load_state_dict(saved)
+        self.iteration, self.frames = state["iteration"], state["frames"]
+        self.wall_time = state.get("wall_time", 0.0)
+        self._nonfinite_streak = state.get("nonfinite_streak", 0)
+        carrier = state.get("carrier")
+        if carrier is not None:
+            if carrier.batch_size != self.collector._carrier.batch_size:
+                raise ConfigError(
+                    f"checkpoint: it was collecting {tuple(carrier.batch_size)} envs, this config "
+                    f"{tuple(self.collector._carrier.batch_size)} (env.num_envs changed)"
+                )
+            if state.get("simulator") is not None:
+                ckpt.restore_simulator_tensors(self.collector.env, state["simulator"])
+                self.collector._carrier = carrier
+            # Without a simulator snapshot the env's episodes restart (fresh reset).
+        self.collector.update_policy_weights_()
+        ckpt.set_rng_state(state["rng"])
+
+    def checkpoint(self) -> Path:
+        """Write a checkpoint in the run directory (never with non-finite weights)."""
+        from torchrl_mappo import checkpoint as ckpt
+
+        return ckpt.write(self.state_dict(), Path(self.run_dir), self.keep_checkpoints)
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`state_dict` to ``path`` (temporary file + rename)."""
+        from torchrl_mappo import checkpoint as ckpt
+
+        state = self.state_dict()
+        if not ckpt.all_finite(state["actors"]) or not ckpt.all_finite(state["losses"]):
+            raise ValueError("refusing to write a checkpoint with non-finite weights")
+        path = Path(path)
         tmp = path.with_suffix(path.suffix + ".tmp")
         torch.save(state, tmp)
         tmp.replace(path)

@@ -1,0 +1,213 @@
+"""Checkpoints: everything a run needs to continue exactly where it stopped.
+
+A checkpoint holds every learning group's actor, loss (critic, value
+normaliser, scheduled coefficients) and optimizers, the iteration / frame /
+wall-time counters, the RNG states (torch, numpy, python), the config, the
+collector's carried tensordict (the observations and running episode returns
+of the episodes in flight) and, for VMAS, the simulator's tensors (positions,
+velocities, goals...) and its own RNG states. Restoring all of it on the same machine makes a
+resumed run produce the same metrics as one that never stopped.
+
+PettingZoo and MAgent2 keep their state in Python/C++ objects that cannot be
+captured; a resumed run of those restarts the episodes in flight (weights,
+optimizers, counters and RNG still continue exactly).
+
+Files are written to a temporary name and renamed, so a crash never leaves a
+half-written checkpoint, and weights that are not finite are never written.
+"""
+from __future__ import annotations
+
+import copy
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from torchrl_mappo.config import ConfigError
+
+FORMAT = 1
+LATEST = "checkpoint.pt"
+FOLDER = "checkpoints"
+_VMAS_RNG = "__vmas_random_state__"
+
+
+# --------------------------------------------------------------------------- #
+# Simulator state as tensors
+# --------------------------------------------------------------------------- #
+def _walk(obj: Any, path: str, seen: set[int], out: dict[str, torch.Tensor], depth: int) -> None:
+    if depth > 8 or id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        out[path] = obj
+        return
+    if isinstance(obj, dict):
+        # Dicts keyed by objects (VMAS's per-step force buffers) are rebuilt each step.
+        items = [(k, v) for k, v in obj.items() if isinstance(k, (str, int))]
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, (type, torch.nn.Module)) and not callable(obj):
+        items = vars(obj).items()
+    else:
+        return
+    for key, value in items:
+        if isinstance(value, (str, bytes, int, float, bool, type(None))):
+            continue
+        _walk(value, f"{path}/{key}", seen, out, depth + 1)
+
+
+def _simulator(env):
+    """The VMAS simulator under ``env`` (``None`` for other envs)."""
+    from torchrl.envs import TransformedEnv
+    from torchrl.envs.libs.vmas import VmasWrapper
+
+    base = env.base_env if isinstance(env, TransformedEnv) else env
+    return base._env if isinstance(base, VmasWrapper) else None
+
+
+def simulator_tensors(env) -> dict[str, torch.Tensor] | None:
+    """Every tensor reachable from a VMAS simulator, by attribute path (``None`` for other envs)."""
+    sim = _simulator(env)
+    if sim is None:
+        return None
+    out: dict[str, torch.Tensor] = {}
+    _walk(sim, "", set(), out, 0)
+    snapshot: dict[str, Any] = {k: v.detach().clone() for k, v in out.items()}
+    # VMAS draws its randomness from its own RNG states, kept on the class.
+    snapshot[_VMAS_RNG] = copy.deepcopy(list(type(sim).vmas_random_state))
+    return snapshot
+
+
+def _child(obj: Any, key: str) -> Any:
+    if isinstance(obj, dict):
+        return obj[key] if key in obj else obj[int(key)]
+    if isinstance(obj, (list, tuple)):
+        return obj[int(key)]
+    return getattr(obj, key)
+
+
+def restore_simulator_tensors(env, saved: dict[str, torch.Tensor]) -> None:
+    """Put the saved tensors back at their paths in a simulator built from the same config."""
+    sim = _simulator(env)
+    saved = dict(saved)
+    rng = saved.pop(_VMAS_RNG, None)
+    if rng is not None:
+        type(sim).vmas_random_state[:] = copy.deepcopy(rng)  # in place: VMAS's decorators hold this list
+    for path, value in saved.items():
+        *parents, name = path.strip("/").split("/")
+        try:
+            parent = sim
+            for key in parents:
+                parent = _child(parent, key)
+        except (AttributeError, KeyError, IndexError, ValueError):
+            parent = None
+        try:
+            current = _child(parent, name) if parent is not None else None
+        except (AttributeError, KeyError, IndexError, ValueError):
+            current = None  # set during a step (e.g. an action buffer): created below
+        if parent is None:
+            raise ConfigError(
+                f"checkpoint: the simulator has no {path!r} (was the env config changed?)"
+            )
+        if isinstance(current, torch.Tensor) and current.shape == value.shape:
+            current.copy_(value)
+        elif isinstance(current, torch.Tensor):
+            raise ConfigError(
+                f"checkpoint: simulator entry {path!r} has shape {tuple(value.shape)}, this env "
+                f"{tuple(current.shape)}; was the env config changed?"
+            )
+        elif isinstance(parent, (list, dict)):
+            parent[int(name) if isinstance(parent, list) else name] = value.clone()
+        else:
+            setattr(parent, name, value.clone())
+
+
+# --------------------------------------------------------------------------- #
+# RNG
+# --------------------------------------------------------------------------- #
+def rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+
+
+# --------------------------------------------------------------------------- #
+# Files
+# --------------------------------------------------------------------------- #
+def all_finite(state_dicts: Any) -> bool:
+    if isinstance(state_dicts, torch.Tensor):
+        return not state_dicts.is_floating_point() or bool(torch.isfinite(state_dicts).all())
+    if isinstance(state_dicts, dict):
+        return all(all_finite(v) for v in state_dicts.values())
+    if isinstance(state_dicts, (list, tuple)):
+        return all(all_finite(v) for v in state_dicts)
+    return True
+
+
+def write(state: dict[str, Any], run_dir: Path, keep: int) -> Path:
+    """Write ``checkpoints/iter_NNNNNN.pt`` and ``checkpoint.pt`` (latest); keep the last ``keep``."""
+    if not all_finite(state["actors"]) or not all_finite(state["losses"]):
+        raise ValueError("refusing to write a checkpoint with non-finite weights")
+    folder = run_dir / FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"iter_{state['iteration']:06d}.pt"
+    tmp = path.with_suffix(".pt.tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    latest_tmp = run_dir / (LATEST + ".tmp")
+    shutil.copyfile(path, latest_tmp)
+    latest_tmp.replace(run_dir / LATEST)
+    if keep > 0:
+        for old in sorted(folder.glob("iter_*.pt"))[:-keep]:
+            old.unlink()
+    return path
+
+
+def read(path: str | Path) -> tuple[dict[str, Any], Path]:
+    """Load a checkpoint from a run directory (its newest) or a ``.pt`` file.
+
+    Raises ``ConfigError`` (one clear line) for a missing, corrupt, truncated
+    or foreign file.
+    """
+    path = Path(path)
+    file = path
+    if path.is_dir():
+        # The newest complete checkpoint: an iteration file is renamed into
+        # place before checkpoint.pt is refreshed, so it may be one ahead.
+        numbered = sorted((path / FOLDER).glob("iter_*.pt"))
+        file = numbered[-1] if numbered else path / LATEST
+    if not file.is_file():
+        raise ConfigError(f"no checkpoint at {str(file)!r}; give a run directory or a checkpoint .pt file")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many kinds on corrupt or truncated files
+        raise ConfigError(
+            f"{file}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:120]})"
+        ) from None
+    if not isinstance(state, dict) or "actors" not in state or not state.get("config"):
+        raise ConfigError(f"{file}: not a torchrl_mappo checkpoint (no actors/config in it)")
+    return state, file
+
+
+def load_into(module: torch.nn.Module, saved: dict, what: str) -> None:
+    """``module.load_state_dict(saved)`` with a one-line error naming the first mismatch."""
+    current = module.state_dict()
+    for key in sorted(set(saved) | set(current)):
+        if key not in current:
+            raise ConfigError(f"checkpoint {what}: has {key!r}, which this config does not build")
+        if key not in saved:
+            raise ConfigError(f"checkpoint {what}: lacks {key!r}, which this config builds")
+        a, b = saved[key], current[key]
+        if isinstance(a, torch.Tensor) and a.shape != b.shape:
+            raise ConfigError(
+                f"checkpoint {what}: {key!r} has shape {tuple(a.shape)} but this config builds "
+                f"{tuple(b.shape)} (different sizes or number of agents)"
+            )
+    module.load_state_dict(saved)
