@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--seed", type=int, default=12345)
     ev.add_argument("--json", action="store_true", help="print the result as JSON")
+    ev.add_argument("--video", default=None, metavar="OUT.gif|OUT.mp4",
+                    help="draw the first episodes of the first env (VMAS) into a GIF or MP4")
+
+    pl = sub.add_parser("plot", help="learning curves (return per group vs frames and vs wall time)")
+    pl.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (several are overlaid)")
+    pl.add_argument("--out", default=None, help="PNG path (default: <first run>/learning_curves.png)")
 
     ab = sub.add_parser("ablate", help="run the MAPPO ablation table (every variant, several seeds)")
     ab.add_argument("config", help="YAML config of full MAPPO")
@@ -83,7 +89,7 @@ def _eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"--episodes={args.episodes}: must be a positive integer")
     result = evaluate_checkpoint(
         args.checkpoint, episodes=args.episodes, deterministic=args.deterministic,
-        opponent=args.opponent, opponent_groups=args.opponent_groups, seed=args.seed,
+        opponent=args.opponent, opponent_groups=args.opponent_groups, seed=args.seed, video=args.video,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -93,6 +99,15 @@ def _eval(args: argparse.Namespace) -> int:
         extra = f", win rate {r['win_rate']:.0%}" if "win_rate" in r else ""
         extra += f", survivors {r['survivors_mean']:.1f}" if "survivors_mean" in r else ""
         print(f"  {g} ({result['policies'][g]}): return {r['return_mean']:.3f} ± {r['return_std']:.3f}{extra}")
+    if "video" in result:
+        print(f"video: {result['video']}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from torchrl_mappo.plot import plot_runs
+
+    print(f"plot: {plot_runs(args.runs, args.out)}")
     return 0
 
 
@@ -130,6 +145,8 @@ def _train(args: argparse.Namespace) -> int:
     trainer = Trainer.from_config(cfg, run_dir=run_dir, resume=state)
     if state is None:
         make_run_dir(cfg, run_dir)
+    if hasattr(trainer.metrics_sink, "open"):
+        trainer.metrics_sink.open()
     with Console(run_dir / "console.log"):
         if state is None:
             print(f"run directory: {run_dir}", flush=True)
@@ -172,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args)
         if args.command == "ablate":
             return _ablate(args)
+        if args.command == "plot":
+            return _plot(args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

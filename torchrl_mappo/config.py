@@ -179,7 +179,12 @@ class RunConfig:
     The run directory is ``<dir>/<name>``; ``name: null`` means
     ``<config file stem>-<date>-<time>``. An existing run directory is never
     touched unless ``overwrite: true`` (which deletes it first).
-    ``logger``: ``csv`` writes ``metrics.csv`` in the run directory.
+    ``metrics.csv`` (one row per iteration) is always written; ``logger``
+    also sends the metrics to a TorchRL logger: ``csv`` (TorchRL's
+    ``CSVLogger``), ``tensorboard``, ``wandb`` (offline unless
+    ``logger_options: {offline: false}``) or ``mlflow`` (local file store),
+    under ``<run dir>/<logger>``; ``logger_options`` go to its constructor.
+    ``per_agent_metrics``: also report each agent's episode return.
     ``checkpoint_every``: iterations between checkpoints (0: only the final
     one); ``keep_checkpoints``: how many to keep.
     """
@@ -187,7 +192,9 @@ class RunConfig:
     dir: str = "runs"
     name: str | None = None
     overwrite: bool = False
-    logger: Literal["csv"] = "csv"
+    logger: Literal["csv", "tensorboard", "wandb", "mlflow"] = "csv"
+    logger_options: dict[str, Any] = field(default_factory=dict)
+    per_agent_metrics: bool = False
     progress_bar: bool = True
     checkpoint_every: int = 10
     keep_checkpoints: int = 3

@@ -9,9 +9,10 @@ team, ties broken by the higher team return.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
+from tensordict import TensorDictBase
 from tensordict.nn import TensorDictSequential
 from torchrl.envs import EnvBase, ExplorationType, set_exploration_type
 
@@ -28,11 +29,13 @@ def evaluate(
     episodes: int = 10,
     deterministic: bool = False,
     max_steps: int = 100_000,
+    on_step: Callable[[TensorDictBase], None] | None = None,
 ) -> dict[str, Any]:
     """Play at least ``episodes`` whole episodes; per-group returns and win rates.
 
     Returns ``{"episodes": n, "groups": {g: {"return_mean", "return_std",
     "win_rate" (battles only), "survivors_mean" (battles only)}}}``.
+    ``on_step`` is called with each step's tensordict (e.g. to draw a frame).
     """
     returns: dict[str, list[torch.Tensor]] = {g: [] for g in groups}
     alive: dict[str, list[torch.Tensor]] = {g: [] for g in groups}
@@ -44,6 +47,8 @@ def evaluate(
         while done_count < episodes and steps < max_steps:
             td, td_next = env.step_and_maybe_reset(policy(td))
             steps += 1
+            if on_step is not None:
+                on_step(td)
             done = td.get((keys.NEXT, keys.DONE))
             if done.any():
                 step = td if td.batch_dims else td.unsqueeze(0)
@@ -139,19 +144,45 @@ def evaluate_checkpoint(
     opponent_groups: list[str] | None = None,
     seed: int = 12345,
     num_envs: int | None = None,
+    video: str | Path | None = None,
+    video_episodes: int = 2,
 ) -> dict[str, Any]:
-    """Evaluate a run directory's (or checkpoint file's) trained groups."""
+    """Evaluate a run directory's (or checkpoint file's) trained groups.
+
+    ``video``: also draw the first ``video_episodes`` episodes of the first
+    env into a ``.gif`` (or ``.mp4`` with ffmpeg); VMAS envs only.
+    """
+    from torchrl_mappo import checkpoint
     from torchrl_mappo.envs import make_env
+    from torchrl_mappo.render import VmasFrames, check_video_path
 
     state, file = load_checkpoint(path)
     cfg = config_from_dict(state["config"], origin=str(file))
+    if video is not None:
+        video = check_video_path(video, cfg.env.family)
     if num_envs is not None:
         cfg.env.num_envs = num_envs
     torch.manual_seed(seed)
     env = make_env(cfg.env, seed=seed)
     policy, source = build_policy(cfg, env, state["actors"], opponent, opponent_groups)
-    result = evaluate(env, policy, list(env.group_map), episodes=episodes, deterministic=deterministic)
+    on_step = recorder = None
+    if video is not None:
+        recorder = VmasFrames(checkpoint._simulator(env))
+        finished = [0]
+
+        def on_step(td: TensorDictBase) -> None:
+            if finished[0] >= video_episodes:
+                return
+            done = td.get((keys.NEXT, keys.DONE)).reshape(-1)[0]
+            recorder.capture(f"episode {finished[0] + 1}")
+            finished[0] += int(done)
+
+        recorder.capture("episode 1")
+    result = evaluate(env, policy, list(env.group_map), episodes=episodes, deterministic=deterministic,
+                      on_step=on_step)
     result["checkpoint"] = str(file)
     result["policies"] = source
+    if recorder is not None:
+        result["video"] = str(recorder.save(video))
     env.close()
     return result

@@ -57,3 +57,97 @@ def read_metrics(path: str | Path) -> list[dict[str, float]]:
             {k: (float(v) if v != "" else float("nan")) for k, v in row.items()}
             for row in csv.DictReader(f)
         ]
+
+
+class TorchRLLoggerSink:
+    """Send each iteration's numeric metrics to a TorchRL logger (step = frames).
+
+    ``backend``: ``csv`` (TorchRL's ``CSVLogger``, one file per metric),
+    ``tensorboard``, ``wandb`` (offline by default: no network needed; sync
+    later with ``wandb sync``) or ``mlflow`` (a local file store,
+    ``<run_dir>/mlflow``). Files go under ``<run_dir>/<backend>``.
+    """
+
+    def __init__(self, backend: str, run_dir: str | Path, exp_name: str, options: Mapping[str, Any] | None = None):
+        self.backend, self.run_dir, self.exp_name = backend, Path(run_dir), exp_name
+        self.options = dict(options or {})
+        self.logger = None  # made at the first row: nothing touches the disk before the run starts
+
+    def open(self) -> None:
+        """Start the logger now (the run directory exists); a failure is a config error."""
+        if self.logger is not None:
+            return
+        from torchrl_mappo.config import ConfigError
+
+        try:
+            self.logger = self._make_logger()
+        except ImportError as err:
+            raise ConfigError(
+                f"run.logger={self.backend}: needs the {err.name or self.backend} package; "
+                "pip install 'torchrl_mappo[loggers]'"
+            ) from None
+        except Exception as err:
+            raise ConfigError(f"run.logger={self.backend}: could not start ({type(err).__name__}: {err})") from None
+
+    def _make_logger(self):
+        from torchrl.record.loggers import get_logger
+
+        run_dir = str(self.run_dir)
+        if self.backend == "wandb":
+            options = {"offline": True, "project": "torchrl_mappo", "log_env_packages": False, **self.options}
+            return get_logger("wandb", logger_name=run_dir, experiment_name=self.exp_name, wandb_kwargs=options)
+        if self.backend == "mlflow":
+            import os
+
+            from torchrl.record.loggers.mlflow import MLFlowLogger
+
+            # A local file store; MLflow 3 asks for an explicit opt-in to it.
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+            return MLFlowLogger(self.exp_name, tracking_uri=(self.run_dir / "mlflow").absolute().as_uri(),
+                                **self.options)
+        # csv -> <run_dir>/csv/scalars/*.csv, tensorboard -> <run_dir>/tensorboard/events.*
+        return get_logger(self.backend, logger_name=run_dir, experiment_name=self.backend, **self.options)
+
+    def __call__(self, row: Mapping[str, Any]) -> None:
+        self.open()
+        step = int(row.get("frames", 0))
+        for name, value in row.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and not (
+                isinstance(value, float) and math.isnan(value)
+            ):
+                self.logger.log_scalar(name, float(value), step=step)
+
+
+    def close(self) -> None:
+        """Flush and close the logger (wandb writes its summary, mlflow ends its run)."""
+        if self.logger is None:
+            return
+        if self.backend == "wandb":
+            self.logger.experiment.finish()
+        elif self.backend == "mlflow":
+            import mlflow
+
+            mlflow.end_run()
+        elif self.backend == "tensorboard":
+            self.logger.experiment.flush()
+
+
+class MetricsSinks:
+    """Call several sinks with each metrics row."""
+
+    def __init__(self, *sinks):
+        self.sinks = [s for s in sinks if s is not None]
+
+    def __call__(self, row: Mapping[str, Any]) -> None:
+        for sink in self.sinks:
+            sink(row)
+
+    def open(self) -> None:
+        for sink in self.sinks:
+            if hasattr(sink, "open"):
+                sink.open()
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            if hasattr(sink, "close"):
+                sink.close()

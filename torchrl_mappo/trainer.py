@@ -132,6 +132,7 @@ class Trainer:
             not finite is skipped (with a warning); this many in a row stop
             training with :class:`NonFiniteLossError` (the weights stay the
             last good ones).
+        per_agent_metrics: also report ``<group>/<agent>/episode_return``.
     """
 
     def __init__(
@@ -160,6 +161,7 @@ class Trainer:
         checkpoint_every: int = 0,
         keep_checkpoints: int = 3,
         max_nonfinite_updates: int = 10,
+        per_agent_metrics: bool = False,
     ) -> None:
         self.collector = collector
         self.losses = dict(losses)
@@ -211,6 +213,7 @@ class Trainer:
         self.max_nonfinite_updates = max_nonfinite_updates
         self._nonfinite_streak = 0
         self.stopped_by: str | None = None
+        self.per_agent_metrics = per_agent_metrics
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
 
     # ------------------------------------------------------------------ #
@@ -232,7 +235,7 @@ class Trainer:
         """
         from torchrl_mappo.envs import make_env
         from torchrl_mappo.loss import make_loss
-        from torchrl_mappo.metrics import CSVMetrics
+        from torchrl_mappo.metrics import CSVMetrics, MetricsSinks, TorchRLLoggerSink
         from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
 
         t = cfg.train
@@ -268,11 +271,14 @@ class Trainer:
         )
         sink = None
         if run_dir is not None:
-            sink = CSVMetrics(Path(run_dir) / "metrics.csv", resume_after=resume["iteration"] if resume else None)
+            sink = MetricsSinks(
+                CSVMetrics(Path(run_dir) / "metrics.csv", resume_after=resume["iteration"] if resume else None),
+                TorchRLLoggerSink(cfg.run.logger, run_dir, Path(run_dir).name, cfg.run.logger_options),
+            )
         trainer = cls.from_train_config(
             t, collector=collector, losses=losses, optimizers=optimizers, groups=groups,
             actors={g: actors[g] for g in learners}, metrics_sink=sink,
-            progress_bar=cfg.run.progress_bar, config=cfg,
+            progress_bar=cfg.run.progress_bar, config=cfg, per_agent_metrics=cfg.run.per_agent_metrics,
             entropy_coeff_end={g: cfg.group_loss(g).entropy_coeff_end for g in learners},
             run_dir=run_dir, checkpoint_every=cfg.run.checkpoint_every,
             keep_checkpoints=cfg.run.keep_checkpoints,
@@ -459,6 +465,11 @@ class Trainer:
             returns = episode_returns(batch, group)
             out[f"{group}/episode_return"] = float(returns.mean()) if returns.numel() else float("nan")
             out[f"{group}/episodes"] = returns.shape[0]
+            if self.per_agent_metrics:
+                names = self.collector.env.group_map.get(group) or list(range(returns.shape[-1]))
+                for i, agent in enumerate(names):
+                    out[f"{group}/{agent}/episode_return"] = (
+                        float(returns[:, i].mean()) if returns.numel() else float("nan"))
             if group in alive:
                 n = alive[group]
                 out[f"{group}/survivors"] = float(n.float().mean()) if n.numel() else float("nan")
@@ -536,6 +547,8 @@ class Trainer:
             self._restore_signal_handlers(previous)
             if bar is not None:
                 bar.close()
+            if hasattr(self.metrics_sink, "close"):
+                self.metrics_sink.close()
             self.collector.shutdown()
         return self.history
 

@@ -7,7 +7,7 @@ from torchrl.data import OneHot as OneHotSpec
 from torchrl.envs import EnvBase
 
 from torchrl_mappo import keys
-from torchrl_mappo.config import ModelConfig
+from torchrl_mappo.config import ConfigError, ModelConfig
 from torchrl_mappo.modules.actor import group_sizes
 from torchrl_mappo.modules.nets import (
     AgentValues,
@@ -42,7 +42,7 @@ def global_inputs(env: EnvBase, group: str, mode: str) -> tuple[list, list[int],
         return [], [], 0
     if mode == "state":
         if not has_global_state(env):
-            raise ValueError(
+            raise ConfigError(
                 "model.critic_input='state' but this env has no global state (root 'state'); "
                 "use 'concat_obs' or 'all_obs' (VMAS has no state; PettingZoo needs env.return_state: true)"
             )

@@ -1,0 +1,122 @@
+"""The bad-input table: each case is one clear line on stderr, exit code 2, no traceback,
+and an existing run directory is left exactly as it was."""
+import hashlib
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import REPO
+from torchrl_mappo.cli import main
+
+NAV = str(REPO / "configs/vmas_navigation.yaml")
+TINY = ["env.num_envs=4", "train.frames_per_batch=400", "train.total_frames=400", "train.minibatch_size=200",
+        "train.num_epochs=1", "model.hidden_sizes=[16]", "run.progress_bar=false"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A real finished run 'keep' (and its files) that no bad input may touch."""
+    root = tmp_path_factory.mktemp("runs")
+    assert main(["train", NAV, f"run.dir={root}", "run.name=keep", *TINY]) == 0
+    ckpt = root / "keep" / "checkpoint.pt"
+    (root / "corrupt.pt").write_bytes(b"\x80\x04garbage" * 50)
+    data = ckpt.read_bytes()
+    (root / "truncated.pt").write_bytes(data[: len(data) // 2])
+    torch.save({"weights": torch.zeros(3)}, root / "foreign.pt")
+    (root / "bad.yaml").write_text("train: {lr: [1, 2\n")
+    (root / "list.yaml").write_text("- 1\n- 2\n")
+    (root / "empty_team.yaml").write_text("env:\n  group_map:\n    red: []\n")
+    (root / "nometrics").mkdir()
+    return root
+
+
+def digest(folder):
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def train(*overrides):
+    return lambda root: ["train", NAV, f"run.dir={root}", *overrides]
+
+
+CASES = [
+    # --- config: keys, types, ranges
+    ("unknown key", train("train.lerning_rate=1"), "unknown key 'train.lerning_rate'"),
+    ("unknown key typo", train("model.hiden_sizes=[8]"), "did you mean 'model.hidden_sizes'"),
+    ("unknown section", train("trainer.lr=1"), "unknown section 'trainer'"),
+    ("wrong type int", train("train.num_epochs=ten"), "train.num_epochs: expected an integer"),
+    ("wrong type bool", train("model.layer_norm=3"), "model.layer_norm: expected true or false"),
+    ("wrong type list", train("model.hidden_sizes=wide"), "model.hidden_sizes: expected a list"),
+    ("negative size", train("model.hidden_sizes=[-8]"), "every layer size must be positive"),
+    ("zero minibatch", train("train.minibatch_size=0"), "train.minibatch_size=0: must be a positive integer"),
+    ("minibatch > batch", train("train.minibatch_size=7000"), "must not exceed train.frames_per_batch"),
+    ("zero envs", train("env.num_envs=0"), "env.num_envs=0: must be a positive integer"),
+    ("batch not multiple of envs", train("train.frames_per_batch=6010"), "multiple of env.num_envs"),
+    ("budget not multiple of batch", train("train.total_frames=7000"), "multiple of train.frames_per_batch"),
+    ("negative lr", train("train.lr=-0.1"), "train.lr=-0.1: must be a positive number"),
+    ("gamma out of range", train("loss.gamma=2"), "loss.gamma=2.0: must be in (0, 1]"),
+    ("zero clip", train("loss.clip_epsilon=0"), "loss.clip_epsilon"),
+    ("activation typo", train("model.activation=rleu"), "did you mean 'relu'"),
+    ("critic type", train("loss.loss_critic_type=mse"), "loss.loss_critic_type"),
+    ("critic_lr alone", train("train.critic_lr=1e-3"), "needs train.separate_optimizers: true"),
+    ("unknown env family", train("env.family=gym"), "env.family"),
+    ("unknown scenario", train("env.scenario=navigaton"), "did you mean 'navigation'"),
+    ("unknown scenario kwarg", train("env.scenario_kwargs.n_agnets=3"), "env.scenario_kwargs"),
+    ("group not in env", train("per_group.robots.lr=1e-3", *TINY), "per_group.robots: the env has no group"),
+    ("empty team", lambda r: ["train", str(r / "empty_team.yaml"), f"run.dir={r}"], "env.group_map.red: give a non-empty list"),
+    ("agent in two teams", train("env.group_map={a: [agent_0, agent_1], b: [agent_1, agent_2]}"), "is in two teams"),
+    ("unknown agent", train("env.group_map={a: [agent_0, agent_9], b: [agent_1, agent_2]}", *TINY), "unknown agent(s) ['agent_9']"),
+    ("agent left out", train("env.group_map={a: [agent_0], b: [agent_1]}", *TINY), "are in no team"),
+    ("reward sharing mode", train("env.reward_sharing.agents=everyone"), "env.reward_sharing.agents"),
+    ("state critic without state", train("model.critic_input=state", *TINY), "no global state"),
+    ("magent continuous", train("env.family=magent", "env.scenario=battle_v4"), "MAgent2 has only discrete actions"),
+    ("existing run name", train("run.name=keep"), "already exists"),
+    ("bad yaml", lambda r: ["train", str(r / "bad.yaml")], "not valid YAML at line"),
+    ("yaml not a mapping", lambda r: ["train", str(r / "list.yaml")], "top level must be a mapping"),
+    # --- CLI
+    ("unknown command", lambda r: ["fly", NAV], "invalid choice: 'fly'"),
+    ("missing file", lambda r: ["train", str(r / "nope.yaml")], "config file not found"),
+    ("override without =", train("train.lr"), "expected 'section.field=value'"),
+    ("override without section", train("lr=1"), "must name a section and a field"),
+    ("no config", lambda r: ["train"], "give a config file"),
+    ("bad flag", lambda r: ["train", NAV, "--fast"], "unrecognized arguments: --fast"),
+    ("eval zero episodes", lambda r: ["eval", str(r / "keep"), "--episodes", "0"], "--episodes=0"),
+    ("eval bad video name", lambda r: ["eval", str(r / "keep"), "--video", str(r / "x.avi")], "use a .gif or .mp4"),
+    ("plot without metrics", lambda r: ["plot", str(r / "nometrics")], "no metrics.csv"),
+    # --- checkpoints
+    ("corrupt checkpoint", lambda r: ["eval", str(r / "corrupt.pt")], "not a readable checkpoint"),
+    ("truncated checkpoint", lambda r: ["eval", str(r / "truncated.pt")], "not a readable checkpoint"),
+    ("foreign checkpoint", lambda r: ["eval", str(r / "foreign.pt")], "not a torchrl_mappo checkpoint"),
+    ("resume missing run", lambda r: ["train", "--resume", str(r / "ghost")], "no checkpoint at"),
+    ("resume corrupt", lambda r: ["train", "--resume", str(r / "truncated.pt")], "not a readable checkpoint"),
+    ("resume wrong config", lambda r: ["train", "--resume", str(r / "keep"), "train.total_frames=800",
+                                       "model.hidden_sizes=[32]"], "but this config builds"),
+    ("resume finished run", lambda r: ["train", "--resume", str(r / "keep")], "already used 400 frames"),
+    ("resume with a config file", lambda r: ["train", NAV, "--resume", str(r / "keep")], "the config comes from the run"),
+]
+
+
+@pytest.mark.parametrize("name,argv,words", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(runs, capsys, name, argv, words):
+    before = digest(runs / "keep")
+    code = main(argv(runs))
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert words in err, err
+    assert "Traceback" not in err
+    assert digest(runs / "keep") == before
+
+
+def test_the_table_is_big_enough():
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("argv", [["train", NAV, "train.lr=abc"], ["eval", "/nonexistent"], ["fly"]])
+def test_real_entry_point(argv):
+    proc = subprocess.run([sys.executable, "-m", "torchrl_mappo", *argv], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1

@@ -1,0 +1,61 @@
+"""Learning curves from run directories: return per group vs frames and vs wall time."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+from torchrl_mappo.config import ConfigError
+from torchrl_mappo.metrics import read_metrics
+
+
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> Path:
+    """Write a PNG with two panels (return vs frames, return vs wall seconds), runs overlaid.
+
+    Each run contributes one line per group (``<run>: <group>``). Iterations
+    where no episode ended (return NaN) are skipped.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not run_dirs:
+        raise ConfigError("plot: give at least one run directory")
+    runs = []
+    for rd in run_dirs:
+        path = Path(rd) / "metrics.csv"
+        if not path.is_file():
+            raise ConfigError(f"plot: no metrics.csv in {str(rd)!r}; give run directories made by 'torchrl-mappo train'")
+        try:
+            rows = read_metrics(path)
+        except (ValueError, KeyError) as err:
+            raise ConfigError(f"plot: {path} is not a metrics table ({err})") from None
+        if not rows:
+            raise ConfigError(f"plot: {path} has no iterations yet")
+        runs.append((Path(rd), rows))
+    fig, (by_frames, by_time) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for rd, rows in runs:
+        groups = [k[: -len("/episode_return")] for k in rows[0] if k.endswith("/episode_return")
+                  and k.count("/") == 1]
+        for g in groups:
+            pts = [(r["frames"], r["wall_time"], r[f"{g}/episode_return"]) for r in rows
+                   if not math.isnan(r[f"{g}/episode_return"])]
+            if not pts:
+                continue
+            frames, wall, ret = zip(*pts)
+            label = f"{rd.name}: {g}" if len(runs) > 1 or len(groups) > 1 else rd.name
+            by_frames.plot(frames, ret, label=label)
+            by_time.plot(wall, ret, label=label)
+    by_frames.set_xlabel("frames")
+    by_time.set_xlabel("wall time (s)")
+    for ax in (by_frames, by_time):
+        ax.set_ylabel("mean episode return")
+        ax.grid(alpha=0.3)
+    by_frames.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out) if out is not None else runs[0][0] / "learning_curves.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
