@@ -5,7 +5,7 @@ import pytest
 
 from conftest import REPO
 from torchrl_mappo import ConfigError
-from torchrl_mappo.ablate import VARIANTS, final_return, run_ablation, variant_overrides
+from torchrl_mappo.ablate import VARIANTS, final_return, variant_overrides
 from torchrl_mappo.cli import main
 from torchrl_mappo.config import config_from_dict
 

@@ -1,7 +1,6 @@
 """Evaluation: trained groups vs random or frozen-checkpoint opponents, from Python and the CLI."""
 import json
 
-import pytest
 import torch
 
 from conftest import REPO

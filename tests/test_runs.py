@@ -1,6 +1,5 @@
 """Run lifecycle: checkpoints, exact resume after SIGKILL, SIGINT, non-finite guard, console log."""
 import csv
-import os
 import signal
 import subprocess
 import sys

@@ -2,7 +2,6 @@
 import csv
 import math
 
-import pytest
 import torch
 
 from conftest import REPO, small_cfg

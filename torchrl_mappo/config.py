@@ -37,8 +37,6 @@ class ConfigError(ValueError):
     """Bad user input: the message names the field and how to fix it."""
 
 
-ACTIVATIONS = ("tanh", "relu", "elu", "gelu", "silu", "leaky_relu")
-ENV_FAMILIES = ("vmas", "pettingzoo", "magent")
 GROUP_MAP_PRESETS = ("per_agent", "all_in_one")
 REWARD_SHARING_MODES = ("individual", "shared", "mixed")
 

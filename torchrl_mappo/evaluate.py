@@ -165,12 +165,12 @@ def evaluate_checkpoint(
     torch.manual_seed(seed)
     env = make_env(cfg.env, seed=seed)
     policy, source = build_policy(cfg, env, state["actors"], opponent, opponent_groups)
-    on_step = recorder = None
+    record = recorder = None
     if video is not None:
         recorder = VmasFrames(checkpoint._simulator(env))
         finished = [0]
 
-        def on_step(td: TensorDictBase) -> None:
+        def record(td: TensorDictBase) -> None:
             if finished[0] >= video_episodes:
                 return
             done = td.get((keys.NEXT, keys.DONE)).reshape(-1)[0]
@@ -179,7 +179,7 @@ def evaluate_checkpoint(
 
         recorder.capture("episode 1")
     result = evaluate(env, policy, list(env.group_map), episodes=episodes, deterministic=deterministic,
-                      on_step=on_step)
+                      on_step=record)
     result["checkpoint"] = str(file)
     result["policies"] = source
     if recorder is not None:

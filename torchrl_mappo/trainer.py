@@ -19,7 +19,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from tensordict import TensorDictBase
@@ -651,6 +651,3 @@ class Trainer:
         torch.save(state, tmp)
         tmp.replace(path)
         return path
-
-    def learning_groups(self) -> Iterable[str]:
-        return self.losses.keys()

@@ -8,8 +8,7 @@ from tensordict import TensorDictBase
 from torchrl.envs import Transform
 
 from torchrl_mappo import keys
-
-REWARD_SHARING_MODES = ("individual", "shared", "mixed")
+from torchrl_mappo.config import REWARD_SHARING_MODES
 
 
 class RewardSharing(Transform):

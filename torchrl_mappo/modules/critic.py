@@ -115,8 +115,3 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
     if cfg_model.orthogonal_init:
         orthogonal_init_(body, last_gain=1.0)
     return TensorDictModule(net, in_keys=in_keys, out_keys=[keys.state_value(group)])
-
-
-def needs_actions(critic: TensorDictModule, group: str) -> bool:
-    """Whether the critic reads ``(group, "action")`` (``critic_joint_actions``)."""
-    return keys.action(group) in critic.in_keys

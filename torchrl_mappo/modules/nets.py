@@ -78,17 +78,6 @@ class FlattenTrailing(nn.Module):
         return flat[0] if len(flat) == 1 else torch.cat(flat, dim=-1)
 
 
-class BroadcastToAgents(nn.Module):
-    """``[*B, d] -> [*B, n_agents, d]``: hand a global input to every agent's net."""
-
-    def __init__(self, n_agents: int):
-        super().__init__()
-        self.n_agents = n_agents
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.unsqueeze(-2).expand(*x.shape[:-1], self.n_agents, x.shape[-1])
-
-
 class AgentValues(nn.Module):
     """``[*B, n_agents] -> [*B, n_agents, 1]``: one value per agent, TorchRL's layout."""
 
