@@ -98,12 +98,18 @@ def make_collector(
             auto_register_policy_transforms=False,  # MLP policies need no InitTracker
         )
     if c.kind in ("multi_sync", "multi_async"):
-        extra = {"cat_results": "stack"} if c.kind == "multi_sync" else {}
-        cls = MultiSyncCollector if c.kind == "multi_sync" else MultiAsyncCollector
-        return cls(
-            _env_factories(cfg), policy, **common, **extra,
-            # None: TorchRL leaves this process the cores the workers do not use.
-            num_threads=t.num_threads,
+        sync = c.kind == "multi_sync"
+        threads = t.num_threads
+        if threads is None and sync:
+            # The workers idle while the trainer updates: it keeps its threads.
+            # (TorchRL's default, cores minus workers, suits multi_async, where
+            # collection and update overlap.)
+            threads = torch.get_num_threads()
+        return (MultiSyncCollector if sync else MultiAsyncCollector)(
+            _env_factories(cfg), policy, **common,
+            **({"cat_results": "stack"} if sync else {}),
+            num_threads=threads,
+            num_sub_threads=1,  # one torch thread per worker: they share the machine
             auto_register_policy_transforms=False,
         )
     return _make_ray_collector(cfg, policy, common)
