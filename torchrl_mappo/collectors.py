@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import signal
 from typing import Any
 
 import torch
@@ -50,6 +51,16 @@ def worker_env(cfg_env: EnvConfig, seed: int, device: str) -> EnvBase:
 
     torch.manual_seed(seed)
     return make_env(cfg_env, seed=seed, device=device)
+
+
+def _ignore_sigint() -> None:
+    """Run first in every worker process.
+
+    Ctrl-C reaches the whole process group: the trainer, not its workers,
+    decides when to stop (it finishes the iteration and writes a
+    checkpoint, which needs the workers alive).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _env_factories(cfg: Config) -> list[functools.partial]:
@@ -110,6 +121,7 @@ def make_collector(
             **({"cat_results": "stack"} if sync else {}),
             num_threads=threads,
             num_sub_threads=1,  # one torch thread per worker: they share the machine
+            init_fn=_ignore_sigint,
             auto_register_policy_transforms=False,
         )
     return _make_ray_collector(cfg, policy, common)
