@@ -272,7 +272,7 @@ def row_of(r: Result) -> dict:
     }
 
 
-SPECS = {"wall s": ".1f", "frames": "d", "frames/s": ".0f", "loop frames/s": ".0f", "agent-steps/s": ".0f",
+SPECS = {"wall s": ".1f", "frames": ".0f", "frames/s": ".0f", "loop frames/s": ".0f", "agent-steps/s": ".0f",
          "t→target s": ".1f", "frames→target": ".0f", "final return": ".3f", "peak RSS MiB": ".0f",
          "collect %": ".0f", "CPU cores": ".2f"}
 
