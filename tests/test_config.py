@@ -141,9 +141,11 @@ def test_real_entry_point_prints_no_traceback():
 def test_readme_documents_every_config_field():
     import dataclasses
 
-    from torchrl_mappo.config import EnvConfig, GroupConfig, LossConfig, ModelConfig, RunConfig, TrainConfig
+    from torchrl_mappo.config import (
+        CollectorConfig, EnvConfig, GroupConfig, LossConfig, ModelConfig, RunConfig, TrainConfig,
+    )
 
     readme = (REPO / "README.md").read_text()
-    for cls in (EnvConfig, ModelConfig, LossConfig, TrainConfig, RunConfig, GroupConfig):
+    for cls in (EnvConfig, ModelConfig, LossConfig, TrainConfig, RunConfig, CollectorConfig, GroupConfig):
         for f in dataclasses.fields(cls):
             assert f"| `{f.name}` |" in readme, f"{cls.__name__}.{f.name} is missing from the README"

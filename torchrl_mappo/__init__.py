@@ -8,8 +8,11 @@ pipeline:
 - :func:`make_actor` -> ``ProbabilisticActor`` for one group
 - :func:`make_critic` -> ``TensorDictModule`` (centralized by default)
 - :func:`make_loss` -> ``MAPPOLoss`` with its GAE
+- :func:`make_collector` -> TorchRL ``Collector`` / ``MultiSyncCollector`` /
+  ``MultiAsyncCollector`` / ``RayCollector``
 - :class:`Trainer` -> the thin training loop
 """
+from torchrl_mappo.collectors import make_collector
 from torchrl_mappo.config import Config, ConfigError, load_config
 from torchrl_mappo.envs import make_env
 from torchrl_mappo.loss import make_loss
@@ -24,6 +27,7 @@ __all__ = [
     "Trainer",
     "load_config",
     "make_actor",
+    "make_collector",
     "make_critic",
     "make_env",
     "make_loss",

@@ -11,6 +11,9 @@ resumed run produce the same metrics as one that never stopped.
 PettingZoo and MAgent2 keep their state in Python/C++ objects that cannot be
 captured; a resumed run of those restarts the episodes in flight (weights,
 optimizers, counters and RNG still continue exactly).
+The same holds for multi-process and Ray collectors (``collector.kind`` other
+than ``sync``): their episodes in flight live in the workers, so the
+checkpoint stores ``carrier`` and ``simulator`` as ``None``.
 
 Files are written to a temporary name and renamed, so a crash never leaves a
 half-written checkpoint, and weights that are not finite are never written.

@@ -19,6 +19,7 @@ from typing import Any, Literal, Sequence
 import yaml
 
 __all__ = [
+    "CollectorConfig",
     "Config",
     "ConfigError",
     "EnvConfig",
@@ -199,6 +200,34 @@ class RunConfig:
 
 
 @dataclass
+class CollectorConfig:
+    """Which TorchRL collector gathers the batches (:func:`torchrl_mappo.make_collector`).
+
+    ``kind``: ``sync`` (TorchRL's ``Collector`` in the trainer's process),
+    ``multi_sync`` (``MultiSyncCollector``: ``workers`` processes, each batch
+    stacks one slice per worker), ``multi_async`` (``MultiAsyncCollector``:
+    each batch is the first one a worker finishes, collected while the
+    trainer was updating) or ``ray`` (``RayCollector``: ``workers`` Ray
+    actors, synchronous, on a local Ray instance or a cluster).
+    ``env.num_envs`` is the total over the workers: each worker steps
+    ``num_envs / workers`` of them.
+    ``ray_address``: ``null`` starts a private Ray instance on 127.0.0.1 for
+    the run; ``auto`` or ``HOST:PORT`` joins a running cluster
+    (``ray start --head``). ``ray_init_config``: extra ``ray.init`` kwargs
+    (``num_cpus``, ``runtime_env`` ...). ``remote_configs``: the resources
+    Ray reserves for each worker actor (``ray.remote`` kwargs).
+    """
+
+    kind: Literal["sync", "multi_sync", "multi_async", "ray"] = "sync"
+    workers: int = 1
+    ray_address: str | None = None
+    ray_init_config: dict[str, Any] = field(default_factory=dict)
+    # TorchRL's default also reserves 2 GiB of memory (and 0.2 GPU where CUDA
+    # is visible) per actor, which keeps small nodes from scheduling workers.
+    remote_configs: dict[str, Any] = field(default_factory=lambda: {"num_cpus": 1})
+
+
+@dataclass
 class GroupConfig:
     """Settings of one group that differ from the shared ones (``per_group.<group>``).
 
@@ -221,6 +250,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    collector: CollectorConfig = field(default_factory=CollectorConfig)
     per_group: dict[str, GroupConfig] = field(default_factory=dict)
     source: str | None = field(default=None, compare=False, repr=False)
     """Path of the YAML file the config came from (not a config key)."""
@@ -451,19 +481,45 @@ def _check(cfg: Config, origin: str) -> None:
     need(t.max_nonfinite_updates >= 1, "train.max_nonfinite_updates", "must be >= 1")
     need(not (e.family == "magent" and e.continuous_actions), "env.continuous_actions",
          "MAgent2 has only discrete actions; set env.continuous_actions: false")
+    _check_collector(cfg, origin)
     _check_group_map(e.group_map, origin)
     _check_reward_sharing(e.reward_sharing, origin)
     for group, g in cfg.per_group.items():
         if g.lr is not None and not g.lr > 0:
             raise ConfigError(f"{origin}: per_group.{group}.lr={g.lr!r}: must be a positive number")
         merged = Config(
-            env=e, model=cfg.group_model(group), loss=cfg.group_loss(group), train=t, run=cfg.run
+            env=e, model=cfg.group_model(group), loss=cfg.group_loss(group), train=t, run=cfg.run,
+            collector=cfg.collector,
         )
         try:
             _check(merged, origin)
         except ConfigError as err:
             raise ConfigError(str(err).replace(": model.", f": per_group.{group}.model.").replace(
                 ": loss.", f": per_group.{group}.loss.")) from None
+
+
+def _check_collector(cfg: Config, origin: str) -> None:
+    c, e = cfg.collector, cfg.env
+    where = f"{origin}: collector"
+    if c.workers < 1:
+        raise ConfigError(f"{where}.workers={c.workers}: must be a positive integer")
+    if c.kind == "sync" and c.workers > 1:
+        raise ConfigError(
+            f"{where}.workers={c.workers}: kind 'sync' collects in the trainer's process; "
+            "use collector.kind: multi_sync (or multi_async, ray) for worker processes"
+        )
+    if c.kind != "sync" and e.num_envs % c.workers:
+        raise ConfigError(
+            f"{where}.workers={c.workers}: env.num_envs={e.num_envs} is the total over the workers "
+            "and must split evenly; make env.num_envs a multiple of collector.workers"
+        )
+    for name in ("ray_address", "ray_init_config"):
+        if c.kind != "ray" and getattr(c, name):
+            raise ConfigError(f"{where}.{name}: only used by collector.kind: ray (kind is {c.kind!r}); remove it")
+    if c.ray_address is not None and not c.ray_address.strip():
+        raise ConfigError(f"{where}.ray_address: give 'auto', HOST:PORT, or null for a local Ray instance")
+    if "address" in c.ray_init_config:
+        raise ConfigError(f"{where}.ray_init_config.address: set collector.ray_address instead")
 
 
 def _check_group_map(group_map: Any, origin: str) -> None:
@@ -615,7 +671,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
 
     Args:
         path: YAML file with the sections ``env``, ``model``, ``loss``,
-            ``train`` and ``run`` (each optional; missing fields take the
+            ``train``, ``run`` and ``collector`` (each optional; missing fields take the
             dataclass defaults).
         overrides: strings such as ``"train.seed=3"`` or
             ``"env.scenario_kwargs.n_agents=4"``; values are parsed as YAML.

@@ -25,7 +25,7 @@ import torch
 from tensordict import TensorDictBase
 from tensordict.nn import TensorDictSequential
 from torch import nn
-from torchrl.collectors import Collector
+from torchrl.collectors import BaseCollector
 from torchrl.objectives import LossModule
 
 from torchrl_mappo import keys
@@ -133,12 +133,14 @@ class Trainer:
             training with :class:`NonFiniteLossError` (the weights stay the
             last good ones).
         per_agent_metrics: also report ``<group>/<agent>/episode_return``.
+        agent_names: ``{group: [agent names]}`` for those metrics (default:
+            the collector's env's ``group_map``, else agent indices).
     """
 
     def __init__(
         self,
         *,
-        collector: Collector,
+        collector: BaseCollector,
         losses: Mapping[str, LossModule],
         num_epochs: int,
         minibatch_size: int,
@@ -162,6 +164,7 @@ class Trainer:
         keep_checkpoints: int = 3,
         max_nonfinite_updates: int = 10,
         per_agent_metrics: bool = False,
+        agent_names: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.collector = collector
         self.losses = dict(losses)
@@ -214,6 +217,11 @@ class Trainer:
         self._nonfinite_streak = 0
         self.stopped_by: str | None = None
         self.per_agent_metrics = per_agent_metrics
+        if agent_names is None:
+            # Multi-process and Ray collectors keep their envs in the workers.
+            env = getattr(collector, "env", None)
+            agent_names = dict(env.group_map) if env is not None else {}
+        self.agent_names = {g: list(names) for g, names in agent_names.items()}
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
 
     # ------------------------------------------------------------------ #
@@ -233,6 +241,7 @@ class Trainer:
         collector gets the frames left, and weights, optimizers, counters,
         RNG and the episodes in flight are restored.
         """
+        from torchrl_mappo.collectors import make_collector
         from torchrl_mappo.envs import make_env
         from torchrl_mappo.loss import make_loss
         from torchrl_mappo.metrics import CSVMetrics, MetricsSinks, TorchRLLoggerSink
@@ -261,14 +270,11 @@ class Trainer:
                 f"train.total_frames={t.total_frames}: the run already used {done_frames} frames; "
                 f"raise it to continue (e.g. train.total_frames={done_frames + t.total_frames})"
             )
-        collector = Collector(
-            env,
-            TensorDictSequential(*actors.values()),
-            frames_per_batch=t.frames_per_batch,
-            total_frames=t.total_frames - done_frames,
-            device=t.device,
-            auto_register_policy_transforms=False,  # MLP policies need no InitTracker
+        collector = make_collector(
+            cfg, env, TensorDictSequential(*actors.values()), total_frames=t.total_frames - done_frames
         )
+        if cfg.collector.kind != "sync":
+            env.close()  # only its specs were needed: the workers step their own envs
         sink = None
         if run_dir is not None:
             sink = MetricsSinks(
@@ -281,7 +287,7 @@ class Trainer:
             progress_bar=cfg.run.progress_bar, config=cfg, per_agent_metrics=cfg.run.per_agent_metrics,
             entropy_coeff_end={g: cfg.group_loss(g).entropy_coeff_end for g in learners},
             run_dir=run_dir, checkpoint_every=cfg.run.checkpoint_every,
-            keep_checkpoints=cfg.run.keep_checkpoints,
+            keep_checkpoints=cfg.run.keep_checkpoints, agent_names=dict(env.group_map),
         )
         if resume is not None:
             trainer.load_state_dict(resume)
@@ -352,7 +358,9 @@ class Trainer:
         if not flat:
             return {}
         n = next(iter(flat.values())).shape[0]
-        device_type = next(iter(flat.values())).device.type
+        sample = next(iter(flat.values()))
+        # RayCollector's stacked batches carry no device of their own: ask a tensor.
+        device_type = (sample.device or next(iter(sample.values(True, True))).device).type
         amp_dtype = torch.bfloat16 if device_type == "cpu" else torch.float16
         for _ in range(self.num_epochs):
             epochs += 1
@@ -466,7 +474,7 @@ class Trainer:
             out[f"{group}/episode_return"] = float(returns.mean()) if returns.numel() else float("nan")
             out[f"{group}/episodes"] = returns.shape[0]
             if self.per_agent_metrics:
-                names = self.collector.env.group_map.get(group) or list(range(returns.shape[-1]))
+                names = self.agent_names.get(group) or list(range(returns.shape[-1]))
                 for i, agent in enumerate(names):
                     out[f"{group}/{agent}/episode_return"] = (
                         float(returns[:, i].mean()) if returns.numel() else float("nan"))
@@ -581,6 +589,8 @@ class Trainer:
         """Everything needed to continue exactly (see :mod:`torchrl_mappo.checkpoint`)."""
         from torchrl_mappo import checkpoint as ckpt
 
+        carrier = getattr(self.collector, "_carrier", None)
+        env = getattr(self.collector, "env", None) if carrier is not None else None
         return {
             "format": ckpt.FORMAT,
             "config": config_to_dict(self.config) if self.config is not None else None,
@@ -592,8 +602,10 @@ class Trainer:
             "optimizers": {g: [o.state_dict() for o in opts] for g, opts in self.optimizers.items()},
             "nonfinite_streak": self._nonfinite_streak,
             "rng": ckpt.rng_state(),
-            "carrier": self.collector._carrier.clone(),
-            "simulator": ckpt.simulator_tensors(self.collector.env),
+            # Multi-process and Ray collectors keep the episodes in flight in
+            # their workers, out of reach: None, and a resume restarts them.
+            "carrier": carrier.clone() if carrier is not None else None,
+            "simulator": ckpt.simulator_tensors(env) if env is not None else None,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -620,7 +632,7 @@ class Trainer:
         self.wall_time = state.get("wall_time", 0.0)
         self._nonfinite_streak = state.get("nonfinite_streak", 0)
         carrier = state.get("carrier")
-        if carrier is not None:
+        if carrier is not None and getattr(self.collector, "_carrier", None) is not None:
             if carrier.batch_size != self.collector._carrier.batch_size:
                 raise ConfigError(
                     f"checkpoint: it was collecting {tuple(carrier.batch_size)} envs, this config "
@@ -630,6 +642,8 @@ class Trainer:
                 ckpt.restore_simulator_tensors(self.collector.env, state["simulator"])
                 self.collector._carrier = carrier
             # Without a simulator snapshot the env's episodes restart (fresh reset).
+        # A checkpoint of a multi-process/Ray run (carrier None), or one resumed
+        # with such a collector, restarts the episodes in flight the same way.
         self.collector.update_policy_weights_()
         ckpt.set_rng_state(state["rng"])
 

@@ -1,0 +1,512 @@
+"""Benchmark harness: torchrl_mappo (and BenchMARL) on the same task, same machine.
+
+Every training run is a process of its own, so wall time includes start-up
+(imports, env and network construction) and peak RSS is that process's
+(from ``os.wait4``; with worker processes, the largest single one). Per run and as the median over seeds it reports: wall
+time, frames/s (whole process and training loop), the time and frames to
+reach the target return, the final return and the peak RSS; and writes a
+markdown table, a CSV of every run, the learning curves and a PNG (return vs
+wall time and vs frames) into the output directory.
+
+    python benchmarks/run.py --task vmas/navigation --frames 120000 --seeds 3 --vs benchmarl
+    python benchmarks/run.py --task vmas/navigation --frames 120000 --seeds 3 --vs benchmarl --mode matched
+    python benchmarks/run.py --task vmas/navigation --frames 60000 --seeds 3 --agents 3 6 12 24
+    python benchmarks/run.py --task mpe/simple_spread --frames 20000 --seeds 3 --collectors sync multi_sync:2
+
+``--vs benchmarl`` runs BenchMARL 1.5.2's MAPPO in its own virtualenv
+(``bash benchmarks/setup_benchmarl.sh``), alternating with ours (ours,
+theirs, ours, theirs...) so that slow drifts of the machine hit both.
+``--mode default``: each system with its own default config (ours: the
+task's YAML in ``configs/``). ``--mode matched``: ours with BenchMARL's MAPPO
+hyperparameters (:data:`MATCHED`).
+
+This script only needs the standard library (and matplotlib for the PNG);
+it never imports torch, so it adds nothing to the processes it measures.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+BENCHMARL_PYTHON = HERE / ".venv-benchmarl" / "bin" / "python"
+
+# task -> our config, the default target return (from the issue's BenchMARL
+# anchors: return reached by BenchMARL's MAPPO in 120k frames) and BenchMARL's
+# VMAS task name (None: BenchMARL is not run on it).
+TASKS = {
+    "vmas/navigation": {"config": "configs/vmas_navigation.yaml", "target": 0.9, "benchmarl": "navigation"},
+    "vmas/balance": {"config": "configs/vmas_balance.yaml", "target": 27.0, "benchmarl": "balance"},
+    "mpe/simple_spread": {"config": "configs/mpe_simple_spread.yaml", "target": None, "benchmarl": None},
+}
+
+# BenchMARL 1.5.2's defaults (conf/experiment/base_experiment.yaml,
+# conf/algorithm/mappo.yaml, conf/model/layers/mlp.yaml) as our overrides.
+# What cannot be matched: BenchMARL's policy std is an output of the network
+# (biased softplus), ours a learned state-independent parameter; its Adam
+# has eps=1e-6 (ours 1e-8); it evaluates every 120k frames.
+MATCHED = [
+    "train.frames_per_batch=6000",   # on_policy_collected_frames_per_batch
+    "env.num_envs=10",               # on_policy_n_envs_per_worker
+    "train.num_epochs=45",           # on_policy_n_minibatch_iters (each a pass over the batch)
+    "train.minibatch_size=400",      # on_policy_minibatch_size
+    "train.lr=5e-5",                 # lr
+    "train.max_grad_norm=5",         # clip_grad_norm: True, clip_grad_val: 5
+    "loss.gamma=0.99",               # gamma
+    "loss.lmbda=0.9",                # lmbda
+    "loss.clip_epsilon=0.2",         # clip_epsilon
+    "loss.entropy_coeff=0.0",        # entropy_coef
+    "loss.critic_coeff=1.0",         # critic_coef
+    "loss.loss_critic_type=l2",      # loss_critic_type
+    "loss.normalize_advantage=false",  # ClipPPOLoss(normalize_advantage=False)
+    "model.hidden_sizes=[256,256]",  # num_cells
+    "model.activation=tanh",         # activation_class: Tanh
+    "model.layer_norm=false",        # norm_class: null
+    "model.share_params=true",       # share_policy_params, share_param_critic
+    "model.critic_input=concat_obs",  # centralised critic over every agent's observation
+]
+
+
+@dataclass
+class Variant:
+    """One configuration measured for every seed: a label and our overrides."""
+
+    label: str
+    overrides: list[str] = field(default_factory=list)
+    n_agents: int | None = None
+    collector: str | None = None
+    benchmarl: bool = True  # also run BenchMARL on it (with --vs benchmarl)
+
+
+@dataclass
+class Result:
+    system: str
+    variant: str
+    seed: int
+    exit_code: int
+    wall_s: float
+    peak_rss_mib: float
+    cpu_s: float
+    curve: list[dict]
+    meta: dict
+    log: Path
+    target: float | None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and bool(self.curve)
+
+    @property
+    def frames(self) -> int:
+        return int(self.curve[-1]["frames"]) if self.curve else 0
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of the whole process (start-up included)."""
+        return self.frames / self.wall_s if self.wall_s > 0 else math.nan
+
+    @property
+    def loop_fps(self) -> float:
+        """Frames per second of the training loop (start-up excluded)."""
+        span = self.meta.get("unix_time_end", math.nan) - self.meta.get("unix_time_train_start", math.nan)
+        return self.frames / span if span > 0 else math.nan
+
+    @property
+    def n_agents(self) -> int | None:
+        return self.meta.get("n_agents")
+
+    @property
+    def agent_steps_per_s(self) -> float:
+        return self.loop_fps * self.n_agents if self.n_agents else math.nan
+
+    def to_target(self) -> tuple[float, float]:
+        """(seconds since the process started, frames) at the first iteration whose return >= target."""
+        if self.target is None:
+            return math.nan, math.nan
+        for row in self.curve:
+            if row["episode_return"] >= self.target:
+                return row["t"], row["frames"]
+        return math.inf, math.inf
+
+    @property
+    def final_return(self) -> float:
+        """Mean training return of the last 3 iterations (one iteration is noisy)."""
+        values = [r["episode_return"] for r in self.curve[-3:] if math.isfinite(r["episode_return"])]
+        return sum(values) / len(values) if values else math.nan
+
+    @property
+    def collect_share(self) -> float:
+        c = sum(r.get("collect_s") or 0.0 for r in self.curve)
+        t = sum(r.get("train_s") or 0.0 for r in self.curve)
+        return c / (c + t) if c + t > 0 else math.nan
+
+
+# --------------------------------------------------------------------------- #
+# Running one training process
+# --------------------------------------------------------------------------- #
+def run_process(cmd: list[str], log: Path, timeout: float | None) -> tuple[int, float, float, float, float]:
+    """Run ``cmd``; return (exit code, start unix time, wall s, peak RSS MiB, CPU s).
+
+    ``os.wait4`` gives this child's own resource usage, peak RSS included
+    (``RUSAGE_CHILDREN`` would give the maximum over every child so far).
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with log.open("w") as out:
+        t0 = time.time()
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
+        deadline = None if timeout is None else t0 + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                wall = time.time() - t0
+                break
+            if deadline is not None and time.time() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)  # the run and any worker it started
+                _, status, usage = os.wait4(proc.pid, 0)
+                wall = time.time() - t0
+                out.write(f"\n[benchmarks/run.py] killed after {timeout:.0f} s (--timeout)\n")
+                break
+            time.sleep(0.02)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, t0, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
+
+
+def read_curve(run_dir: Path, t0: float) -> tuple[list[dict], dict]:
+    curve, meta = [], {}
+    if (run_dir / "curve.csv").is_file():
+        with (run_dir / "curve.csv").open() as f:
+            for row in csv.DictReader(f):
+                parsed = {k: (float(v) if v not in ("", None) else math.nan) for k, v in row.items()}
+                parsed["t"] = parsed["unix_time"] - t0
+                curve.append(parsed)
+    if (run_dir / "meta.json").is_file():
+        meta = json.loads((run_dir / "meta.json").read_text())
+    return curve, meta
+
+
+def run_ours(args, variant: Variant, seed: int, out: Path) -> Result:
+    run_dir = out / "runs" / f"ours-{variant.label}-seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(HERE / "ours_runner.py"), "--config", str(REPO / TASKS[args.task]["config"]),
+           "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir),
+           *mode_overrides(args), *variant.overrides, *args.set]
+    return finish("torchrl_mappo", variant, seed, cmd, run_dir, args)
+
+
+def run_benchmarl(args, variant: Variant, seed: int, out: Path) -> Result:
+    run_dir = out / "runs" / f"benchmarl-{variant.label}-seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [str(args.benchmarl_python), str(HERE / "benchmarl_runner.py"), "--task", TASKS[args.task]["benchmarl"],
+           "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir)]
+    if variant.n_agents is not None:
+        cmd += ["--n-agents", str(variant.n_agents)]
+    return finish("benchmarl", variant, seed, cmd, run_dir, args)
+
+
+def finish(system: str, variant: Variant, seed: int, cmd: list[str], run_dir: Path, args) -> Result:
+    print(f"[{time.strftime('%H:%M:%S')}] {system} {variant.label} seed {seed}: {' '.join(cmd)}", flush=True)
+    log = run_dir / "output.log"
+    code, t0, wall, rss, cpu = run_process(cmd, log, args.timeout)
+    curve, meta = read_curve(run_dir, t0)
+    result = Result(system, variant.label, seed, code, wall, rss, cpu, curve, meta, log, args.target)
+    if not result.ok:
+        tail = log.read_text().strip().splitlines()[-1:] if log.is_file() else []
+        print(f"    FAILED (exit {code}): {tail[0] if tail else ''}  -- see {log}", flush=True)
+    else:
+        ttt, _ = result.to_target()
+        print(f"    {wall:.1f} s, {result.fps:.0f} frames/s, final return {result.final_return:.3f}, "
+              f"to target {fmt_s(ttt)}, peak RSS {rss:.0f} MiB", flush=True)
+    return result
+
+
+def mode_overrides(args) -> list[str]:
+    return list(MATCHED) if args.mode == "matched" else []
+
+
+# --------------------------------------------------------------------------- #
+# Tables and plot
+# --------------------------------------------------------------------------- #
+def fmt_s(x: float) -> str:
+    if isinstance(x, float) and math.isinf(x):
+        return "not reached"
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
+
+
+def fmt(x, spec: str) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if isinstance(x, float) and math.isinf(x):
+        return "not reached"
+    return format(x, spec)
+
+
+def median(values: list[float]) -> float:
+    values = [v for v in values if not (isinstance(v, float) and math.isnan(v))]
+    return statistics.median(values) if values else math.nan
+
+
+COLUMNS = ["system", "variant", "seed", "wall s", "frames", "frames/s", "loop frames/s", "agent-steps/s",
+           "t→target s", "frames→target", "final return", "peak RSS MiB", "collect %", "CPU cores"]
+
+
+def row_of(r: Result) -> dict:
+    ttt, ftt = r.to_target()
+    return {
+        "system": r.system, "variant": r.variant, "seed": r.seed, "wall s": r.wall_s, "frames": r.frames,
+        "frames/s": r.fps, "loop frames/s": r.loop_fps, "agent-steps/s": r.agent_steps_per_s,
+        "t→target s": ttt, "frames→target": ftt, "final return": r.final_return,
+        "peak RSS MiB": r.peak_rss_mib, "collect %": 100 * r.collect_share,
+        "CPU cores": r.cpu_s / r.wall_s if r.wall_s > 0 else math.nan,
+    }
+
+
+SPECS = {"wall s": ".1f", "frames": ".0f", "frames/s": ".0f", "loop frames/s": ".0f", "agent-steps/s": ".0f",
+         "t→target s": ".1f", "frames→target": ".0f", "final return": ".3f", "peak RSS MiB": ".0f",
+         "collect %": ".0f", "CPU cores": ".2f"}
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        cells = [fmt(row[c], SPECS[c]) if c in SPECS else str(row[c]) for c in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def summarise(results: list[Result]) -> list[dict]:
+    """Median over seeds per (system, variant); time to target: a seed that never got there counts as inf."""
+    groups: dict[tuple[str, str], list[Result]] = {}
+    for r in results:
+        if r.ok:
+            groups.setdefault((r.system, r.variant), []).append(r)
+    out = []
+    for (system, variant), rs in groups.items():
+        rows = [row_of(r) for r in rs]
+        med = {"system": system, "variant": variant, "seed": f"median of {len(rs)}"}
+        for c in SPECS:
+            values = [row[c] for row in rows]
+            # A seed that never reached the target counts (as inf): the median stays honest.
+            to_target = c in ("t→target s", "frames→target") and rs[0].target is not None
+            med[c] = statistics.median(values) if to_target else median(values)
+        reached = sum(math.isfinite(row["t→target s"]) for row in rows)
+        if rs[0].target is not None:
+            med["seed"] += f" ({reached}/{len(rs)} reached)"
+        out.append(med)
+    return out
+
+
+def comparison(medians: list[dict]) -> list[str]:
+    """Ours / BenchMARL ratios for every variant both ran."""
+    by = {(m["system"], m["variant"]): m for m in medians}
+    lines = []
+    for (system, variant), ours in by.items():
+        theirs = by.get(("benchmarl", variant))
+        if system != "torchrl_mappo" or theirs is None:
+            continue
+
+        def ratio(key, invert=False):
+            a, b = ours[key], theirs[key]
+            if not (isinstance(a, float) and isinstance(b, float)) or not (math.isfinite(a) and math.isfinite(b)) or not b:
+                return "-"
+            return f"{(b / a if invert else a / b):.2f}x"
+
+        lines.append(
+            f"- {variant}: time to target BenchMARL/ours = {ratio('t→target s', invert=True)}, "
+            f"frames to target BenchMARL/ours = {ratio('frames→target', invert=True)}, "
+            f"frames/s ours/BenchMARL = {ratio('frames/s')} (loop {ratio('loop frames/s')}), "
+            f"peak RSS ours/BenchMARL = {ratio('peak RSS MiB')}, "
+            f"final return {fmt(ours['final return'], '.3f')} vs {fmt(theirs['final return'], '.3f')}"
+        )
+    return lines
+
+
+def scaling(medians: list[dict], variants: list[Variant]) -> list[str]:
+    """Agent-steps/s against the number of agents, per system and collector."""
+    lines = []
+    for system in sorted({m["system"] for m in medians}):
+        for collector in dict.fromkeys(v.collector for v in variants):
+            points = [(v.n_agents, m["agent-steps/s"]) for v in variants for m in medians
+                      if m["system"] == system and m["variant"] == v.label and v.n_agents is not None
+                      and v.collector == collector]
+            if len(points) < 2:
+                continue
+            (n0, a0), (n1, a1) = points[0], points[-1]
+            change = f"; {n0} -> {n1} agents: x{a1 / a0:.2f}" if a0 else ""
+            name = system + (f" {collector}" if collector else "")
+            lines.append(f"- {name}: agent-steps/s " + ", ".join(f"{n} agents {a:.0f}" for n, a in points) + change)
+    return lines
+
+
+def speedups(medians: list[dict], variants: list[Variant]) -> list[str]:
+    """Our frames/s with each collector against the first one named (same number of agents)."""
+    ours = {m["variant"]: m for m in medians if m["system"] == "torchrl_mappo"}
+    lines = []
+    for n in dict.fromkeys(v.n_agents for v in variants):
+        same = [v for v in variants if v.n_agents == n and v.label in ours]
+        if len(same) < 2:
+            continue
+        base = ours[same[0].label]
+        lines += [f"- {v.label}: frames/s x{ours[v.label]['frames/s'] / base['frames/s']:.2f}, loop frames/s "
+                  f"x{ours[v.label]['loop frames/s'] / base['loop frames/s']:.2f} vs {same[0].label}"
+                  for v in same[1:]]
+    return lines
+
+
+def plot(results: list[Result], target: float | None, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_t, ax_f) = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors: dict[str, str] = {}
+    labelled: set[str] = set()
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for r in results:
+        if not r.curve:
+            continue
+        key = f"{r.system} {r.variant}"
+        color = colors.setdefault(key, palette[len(colors) % len(palette)])
+        t = [row["t"] for row in r.curve]
+        f = [row["frames"] for row in r.curve]
+        y = [row["episode_return"] for row in r.curve]
+        label = None if key in labelled else key  # one legend entry per system/variant
+        labelled.add(key)
+        ax_t.plot(t, y, color=color, alpha=0.8, label=label)
+        ax_f.plot(f, y, color=color, alpha=0.8)
+    for ax, xlabel in ((ax_t, "wall time since process start (s)"), (ax_f, "frames")):
+        if target is not None:
+            ax.axhline(target, color="grey", linestyle="--", linewidth=1)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("training episode return")
+        ax.grid(alpha=0.3)
+    ax_t.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- #
+def variants_of(args) -> list[Variant]:
+    collectors = args.collectors or [None]
+    agents = args.agents or [None]
+    out = []
+    for n in agents:
+        for spec in collectors:
+            label, overrides = [], []
+            if n is not None:
+                label.append(f"{n}agents")
+                overrides.append(f"env.scenario_kwargs.n_agents={n}")
+            if spec is not None:
+                kind, _, workers = spec.partition(":")
+                workers = workers or "1"
+                label.append(kind if kind == "sync" else f"{kind}x{workers}")
+                overrides += [f"collector.kind={kind}", f"collector.workers={workers}"]
+            out.append(Variant("-".join(label) or args.mode, overrides, n, label[-1] if spec else None,
+                               benchmarl=spec is None or spec == "sync"))
+    return out
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", choices=sorted(TASKS), default="vmas/navigation")
+    p.add_argument("--frames", type=int, default=120_000, help="frame budget of every run (default 120000)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    p.add_argument("--target", type=float, default=None,
+                   help="target training return (default: navigation 0.9, balance 27)")
+    p.add_argument("--vs", choices=["benchmarl"], default=None, help="also run BenchMARL 1.5.2 MAPPO, alternating")
+    p.add_argument("--mode", choices=["default", "matched"], default="default",
+                   help="default: each its own defaults; matched: ours with BenchMARL's MAPPO hyperparameters")
+    p.add_argument("--agents", type=int, nargs="+", default=None, metavar="N",
+                   help="scaling: one variant per number of agents (env.scenario_kwargs.n_agents)")
+    p.add_argument("--collectors", nargs="+", default=None, metavar="KIND[:WORKERS]",
+                   help="one variant per collector, e.g. sync multi_sync:2 multi_async:2 (speed-up vs the first)")
+    p.add_argument("--set", nargs="+", default=[], metavar="section.field=value",
+                   help="extra overrides for our runs (after --mode's)")
+    p.add_argument("--out", default=None, help="output directory (default benchmarks/results/<task>-<mode>-<time>)")
+    p.add_argument("--timeout", type=float, default=None, help="kill a run after this many seconds")
+    p.add_argument("--benchmarl-python", default=str(BENCHMARL_PYTHON),
+                   help="python of BenchMARL's virtualenv (bash benchmarks/setup_benchmarl.sh)")
+    args = p.parse_args(argv)
+    if args.target is None:
+        args.target = TASKS[args.task]["target"]
+    if args.vs == "benchmarl":
+        if TASKS[args.task]["benchmarl"] is None:
+            p.error(f"--vs benchmarl: no BenchMARL task for {args.task}")
+        if not Path(args.benchmarl_python).is_file():
+            p.error(f"--vs benchmarl: {args.benchmarl_python} not found; run: bash benchmarks/setup_benchmarl.sh")
+    if args.seeds < 1 or args.frames < 1:
+        p.error("--seeds and --frames must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else HERE / "results" / f"{args.task.replace('/', '_')}-{args.mode}-{stamp}"
+    out.mkdir(parents=True, exist_ok=True)
+    variants = variants_of(args)
+    results: list[Result] = []
+    for seed in range(args.seeds):
+        for variant in variants:
+            results.append(run_ours(args, variant, seed, out))
+            if args.vs == "benchmarl" and variant.benchmarl:
+                results.append(run_benchmarl(args, variant, seed, out))
+
+    title = (f"{args.task}, {args.frames} frames, {args.seeds} seed(s), mode {args.mode}"
+             + (f", target {args.target:g}" if args.target is not None else ""))
+    per_run = [row_of(r) for r in results if r.ok]
+    medians = summarise(results)
+    failed = [r for r in results if not r.ok]
+    report = [f"# Benchmark: {title}", "", f"`{' '.join(['python', 'benchmarks/run.py', *(argv or sys.argv[1:])])}`", ""]
+    if args.mode == "matched":
+        report += ["ours with BenchMARL's MAPPO hyperparameters: `" + " ".join(MATCHED) + "`", ""]
+    if args.set:
+        report += ["extra overrides (ours): `" + " ".join(args.set) + "`", ""]
+    report += ["## Median over seeds", "", markdown(medians), ""]
+    extra = comparison(medians) + scaling(medians, variants) + (speedups(medians, variants) if args.collectors else [])
+    if extra:
+        report += extra + [""]
+    report += ["## Every run", "", markdown(per_run), ""]
+    report += [
+        "wall s: the whole process (start-up included); frames/s = frames / wall s; loop frames/s: from "
+        "the start to the end of training; t→target: seconds since the process started to the end of the "
+        "first iteration whose training return reached the target; final return: mean training return "
+        "of the last 3 iterations; peak RSS: the run's largest single process (os.wait4; worker "
+        "processes are not added up); collect %: collection share "
+        "of collection + update time; CPU cores: CPU seconds / wall seconds.", "",
+    ]
+    if failed:
+        report += ["## Failed runs", ""] + [f"- {r.system} {r.variant} seed {r.seed}: exit {r.exit_code}, log {r.log}"
+                                            for r in failed] + [""]
+    text = "\n".join(report)
+    (out / "results.md").write_text(text)
+    with (out / "runs.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS + ["exit_code", "log"])
+        writer.writeheader()
+        for r in results:
+            writer.writerow({**(row_of(r) if r.ok else {"system": r.system, "variant": r.variant, "seed": r.seed}),
+                             "exit_code": r.exit_code, "log": str(r.log)})
+    plot(results, args.target, out / "results.png", title)
+    print()
+    print(text)
+    print(f"table: {out / 'results.md'}\nplot: {out / 'results.png'}\nruns: {out / 'runs.csv'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
