@@ -140,3 +140,26 @@ def test_pettingzoo_run_checkpoints_and_resumes(tmp_path):
     assert state["simulator"] is None and state["iteration"] == 2
     assert main(["train", "--resume", str(tmp_path / "p"), "train.total_frames=120"]) == 0
     assert len((tmp_path / "p" / "metrics.csv").read_text().splitlines()) == 4
+
+
+def test_plot_overlays_runs(tmp_path, capsys):
+    tiny = ["env.num_envs=4", "train.frames_per_batch=400", "train.total_frames=800", "train.minibatch_size=200",
+            "train.num_epochs=1", "model.hidden_sizes=[8]", "run.progress_bar=false"]
+    for name in ("a", "b"):
+        assert main(["train", str(REPO / "configs/vmas_navigation.yaml"), f"run.dir={tmp_path}",
+                     f"run.name={name}", *tiny]) == 0
+    assert main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c.png")]) == 0
+    assert (tmp_path / "c.png").stat().st_size > 10_000
+    assert main(["plot", str(tmp_path / "a")]) == 0
+    assert (tmp_path / "a" / "learning_curves.png").is_file()
+
+
+def test_eval_writes_a_gif(tmp_path):
+    from PIL import Image
+
+    tiny = ["env.num_envs=2", "env.max_steps=10", "train.frames_per_batch=20", "train.total_frames=20",
+            "train.minibatch_size=10", "train.num_epochs=1", "model.hidden_sizes=[8]", "run.progress_bar=false"]
+    assert main(["train", str(REPO / "configs/vmas_navigation.yaml"), f"run.dir={tmp_path}", "run.name=a", *tiny]) == 0
+    assert main(["eval", str(tmp_path / "a"), "--episodes", "2", "--video", str(tmp_path / "v.gif")]) == 0
+    gif = Image.open(tmp_path / "v.gif")
+    assert gif.n_frames >= 10 and gif.size == (400, 400)

@@ -35,7 +35,10 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
             raise ConfigError(f"plot: {path} has no iterations yet")
         runs.append((Path(rd), rows))
     fig, (by_frames, by_time) = plt.subplots(1, 2, figsize=(12, 4.5))
+    names = [rd.name for rd, _ in runs]
+    unique = len(set(names)) == len(names)
     for rd, rows in runs:
+        name = rd.name if unique else f"{rd.parent.name}/{rd.name}"
         groups = [k[: -len("/episode_return")] for k in rows[0] if k.endswith("/episode_return")
                   and k.count("/") == 1]
         for g in groups:
@@ -44,7 +47,7 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
             if not pts:
                 continue
             frames, wall, ret = zip(*pts)
-            label = f"{rd.name}: {g}" if len(runs) > 1 or len(groups) > 1 else rd.name
+            label = f"{name}: {g}" if len(groups) > 1 else name
             by_frames.plot(frames, ret, label=label)
             by_time.plot(wall, ret, label=label)
     by_frames.set_xlabel("frames")
