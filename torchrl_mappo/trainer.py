@@ -357,8 +357,8 @@ class Trainer:
         flat = {g: batch.select(*ks, strict=False).reshape(-1) for g, ks in self._batch_keys.items()}
         if not flat:
             return {}
-        n = next(iter(flat.values())).shape[0]
         sample = next(iter(flat.values()))
+        n = sample.shape[0]
         # RayCollector's stacked batches carry no device of their own: ask a tensor.
         device_type = (sample.device or next(iter(sample.values(True, True))).device).type
         amp_dtype = torch.bfloat16 if device_type == "cpu" else torch.float16
@@ -652,16 +652,3 @@ class Trainer:
         from torchrl_mappo import checkpoint as ckpt
 
         return ckpt.write(self.state_dict(), Path(self.run_dir), self.keep_checkpoints)
-
-    def save(self, path: str | Path) -> Path:
-        """Write :meth:`state_dict` to ``path`` (temporary file + rename)."""
-        from torchrl_mappo import checkpoint as ckpt
-
-        state = self.state_dict()
-        if not ckpt.all_finite(state["actors"]) or not ckpt.all_finite(state["losses"]):
-            raise ValueError("refusing to write a checkpoint with non-finite weights")
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(path)
-        return path
