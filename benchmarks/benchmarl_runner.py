@@ -93,10 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--frames", type=int, required=True)
     parser.add_argument("--n-agents", type=int, default=None, help="override the task's n_agents")
+    parser.add_argument("--kwarg", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one of the task's scenario kwargs (repeatable; YAML value)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
     import benchmarl
+    import yaml
     import torchrl
     from benchmarl.algorithms import MappoConfig
     from benchmarl.environments import VmasTask
@@ -117,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     task = VmasTask[args.task.upper()].get_from_yaml()
     if args.n_agents is not None:
         task.config["n_agents"] = args.n_agents
+    for item in args.kwarg:
+        key, _, value = item.partition("=")
+        task.config[key] = yaml.safe_load(value)
 
     recorder = Recorder(out / "curve.csv")
     t_build = time.time()

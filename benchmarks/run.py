@@ -44,9 +44,13 @@ BENCHMARL_PYTHON = HERE / ".venv-benchmarl" / "bin" / "python"
 
 # task -> our config, the default target return (from the issue's BenchMARL
 # anchors: return reached by BenchMARL's MAPPO in 120k frames) and BenchMARL's
-# VMAS task name (None: BenchMARL is not run on it).
+# VMAS task name (None: BenchMARL is not run on it). ``scale_world``: with
+# ``--agents``, the spawning area grows with the agents (same density as 4
+# agents in VMAS's default [-1, 1]^2); at the default size 24 agents and their
+# 24 goals do not fit and VMAS's spawn loop never ends.
 TASKS = {
-    "vmas/navigation": {"config": "configs/vmas_navigation.yaml", "target": 0.9, "benchmarl": "navigation"},
+    "vmas/navigation": {"config": "configs/vmas_navigation.yaml", "target": 0.9, "benchmarl": "navigation",
+                        "scale_world": True},
     "vmas/balance": {"config": "configs/vmas_balance.yaml", "target": 27.0, "benchmarl": "balance"},
     "mpe/simple_spread": {"config": "configs/mpe_simple_spread.yaml", "target": None, "benchmarl": None},
 }
@@ -84,6 +88,7 @@ class Variant:
 
     label: str
     overrides: list[str] = field(default_factory=list)
+    scenario_kwargs: dict[str, str] = field(default_factory=dict)  # both systems' env
     n_agents: int | None = None
     collector: str | None = None
     benchmarl: bool = True  # also run BenchMARL on it (with --vs benchmarl)
@@ -201,8 +206,24 @@ def run_ours(args, variant: Variant, seed: int, out: Path) -> Result:
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(HERE / "ours_runner.py"), "--config", str(REPO / TASKS[args.task]["config"]),
            "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir),
-           *mode_overrides(args), *variant.overrides, *args.set]
+           *mode_overrides(args), *variant.overrides, *args.set,
+           *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
     return finish("torchrl_mappo", variant, seed, cmd, run_dir, args)
+
+
+def simulator_speed(args, variant: Variant) -> dict:
+    """The bare simulator's frames/s and agent-steps/s for ``variant``'s env (``breakdown.py --simulator-only``)."""
+    cmd = [sys.executable, str(HERE / "breakdown.py"), "--simulator-only", "--config",
+           str(REPO / TASKS[args.task]["config"]), *mode_overrides(args), *variant.overrides, *args.set,
+           *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        print(f"    simulator speed of {variant.label} failed: {done.stderr.strip()[-300:]}", flush=True)
+        return {}
+    speed = json.loads(lines[-1])
+    print(f"[{time.strftime('%H:%M:%S')}] bare simulator {variant.label}: {speed}", flush=True)
+    return speed
 
 
 def run_benchmarl(args, variant: Variant, seed: int, out: Path) -> Result:
@@ -210,8 +231,8 @@ def run_benchmarl(args, variant: Variant, seed: int, out: Path) -> Result:
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [str(args.benchmarl_python), str(HERE / "benchmarl_runner.py"), "--task", TASKS[args.task]["benchmarl"],
            "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir)]
-    if variant.n_agents is not None:
-        cmd += ["--n-agents", str(variant.n_agents)]
+    for k, v in variant.scenario_kwargs.items():
+        cmd += ["--kwarg", f"{k}={v}"]
     return finish("benchmarl", variant, seed, cmd, run_dir, args)
 
 
@@ -332,9 +353,16 @@ def comparison(medians: list[dict]) -> list[str]:
     return lines
 
 
-def scaling(medians: list[dict], variants: list[Variant]) -> list[str]:
-    """Agent-steps/s against the number of agents, per system and collector."""
+def scaling(medians: list[dict], variants: list[Variant], simulator: dict[str, dict]) -> list[str]:
+    """Agent-steps/s against the number of agents, per system and collector, and the bare simulator's."""
     lines = []
+    sim = [(v.n_agents, simulator[v.label].get("agent_steps_per_s")) for v in variants
+           if v.n_agents is not None and simulator.get(v.label, {}).get("agent_steps_per_s")]
+    sim = list(dict(sim).items())
+    if len(sim) >= 2:
+        (n0, a0), (n1, a1) = sim[0], sim[-1]
+        lines.append("- bare simulator (no learning, zero actions): agent-steps/s "
+                     + ", ".join(f"{n} agents {a:.0f}" for n, a in sim) + f"; {n0} -> {n1} agents: x{a1 / a0:.2f}")
     for system in sorted({m["system"] for m in medians}):
         for collector in dict.fromkeys(v.collector for v in variants):
             points = [(v.n_agents, m["agent-steps/s"]) for v in variants for m in medians
@@ -346,6 +374,10 @@ def scaling(medians: list[dict], variants: list[Variant]) -> list[str]:
             change = f"; {n0} -> {n1} agents: x{a1 / a0:.2f}" if a0 else ""
             name = system + (f" {collector}" if collector else "")
             lines.append(f"- {name}: agent-steps/s " + ", ".join(f"{n} agents {a:.0f}" for n, a in points) + change)
+            sim_of = dict(sim)
+            if system == "torchrl_mappo" and all(sim_of.get(n) for n, _ in points):
+                lines.append(f"  - {name} time per agent-step beyond the bare simulator's (us): " + ", ".join(
+                    f"{n} agents {1e6 * (1 / a - 1 / sim_of[n]):.1f}" for n, a in points))
     return lines
 
 
@@ -406,16 +438,19 @@ def variants_of(args) -> list[Variant]:
     out = []
     for n in agents:
         for spec in collectors:
-            label, overrides = [], []
+            label, overrides, kwargs = [], [], dict(args.scenario)
             if n is not None:
                 label.append(f"{n}agents")
-                overrides.append(f"env.scenario_kwargs.n_agents={n}")
+                kwargs["n_agents"] = str(n)
+                if TASKS[args.task].get("scale_world") and n > 4:
+                    side = f"{math.sqrt(n / 4):.3f}"
+                    kwargs.update(world_spawning_x=side, world_spawning_y=side)
             if spec is not None:
                 kind, _, workers = spec.partition(":")
                 workers = workers or "1"
                 label.append(kind if kind == "sync" else f"{kind}x{workers}")
                 overrides += [f"collector.kind={kind}", f"collector.workers={workers}"]
-            out.append(Variant("-".join(label) or args.mode, overrides, n, label[-1] if spec else None,
+            out.append(Variant("-".join(label) or args.mode, overrides, kwargs, n, label[-1] if spec else None,
                                benchmarl=spec is None or spec == "sync"))
     return out
 
@@ -435,6 +470,8 @@ def parse_args(argv):
                    help="scaling: one variant per number of agents (env.scenario_kwargs.n_agents)")
     p.add_argument("--collectors", nargs="+", default=None, metavar="KIND[:WORKERS]",
                    help="one variant per collector, e.g. sync multi_sync:2 multi_async:2 (speed-up vs the first)")
+    p.add_argument("--scenario", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="scenario kwargs for both systems' env, e.g. collisions=false")
     p.add_argument("--set", nargs="+", default=[], metavar="section.field=value",
                    help="extra overrides for our runs (after --mode's)")
     p.add_argument("--out", default=None, help="output directory (default benchmarks/results/<task>-<mode>-<time>)")
@@ -444,6 +481,10 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.target is None:
         args.target = TASKS[args.task]["target"]
+    bad = [item for item in args.scenario if "=" not in item]
+    if bad:
+        p.error(f"--scenario: expected KEY=VALUE, got {bad}")
+    args.scenario = [tuple(item.split("=", 1)) for item in args.scenario]
     if args.vs == "benchmarl":
         if TASKS[args.task]["benchmarl"] is None:
             p.error(f"--vs benchmarl: no BenchMARL task for {args.task}")
@@ -461,6 +502,9 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     variants = variants_of(args)
     results: list[Result] = []
+    simulator = {}
+    if args.agents and TASKS[args.task]["config"].startswith("configs/vmas"):
+        simulator = {v.label: simulator_speed(args, v) for v in variants}
     for seed in range(args.seeds):
         for variant in variants:
             results.append(run_ours(args, variant, seed, out))
@@ -478,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.set:
         report += ["extra overrides (ours): `" + " ".join(args.set) + "`", ""]
     report += ["## Median over seeds", "", markdown(medians), ""]
-    extra = comparison(medians) + scaling(medians, variants) + (speedups(medians, variants) if args.collectors else [])
+    extra = comparison(medians) + scaling(medians, variants, simulator) + (speedups(medians, variants) if args.collectors else [])
     if extra:
         report += extra + [""]
     report += ["## Every run", "", markdown(per_run), ""]

@@ -1,0 +1,185 @@
+"""Where the time of one training iteration goes (torchrl_mappo, one process).
+
+    python benchmarks/breakdown.py --config configs/vmas_navigation.yaml [--iterations 5] [section.field=value ...]
+
+Builds the trainer from the config, runs one warm-up iteration, then times
+``--iterations`` more, split into:
+
+- collection: the whole ``Collector`` iteration (``frames_per_batch`` frames),
+  and inside it, measured separately on the same shapes:
+  the simulator alone (VMAS: ``vmas.make_env`` stepped with the same number
+  of envs, zero actions; other families: the TorchRL env's ``rand_step``),
+  the policy forward (every group's actor on one step's observations, no
+  grad), and what remains (TorchRL env wrapper, transforms, collector);
+- GAE (``Trainer.compute_advantages``);
+- the update's minibatch steps, split into loss forward, backward, gradient
+  clipping and ``optimizer.step`` (timed around each call, the trainer's own
+  order).
+
+It also prints ``torch.profiler``'s top operators of one update with
+``--ops``. Figures are seconds per iteration and shares of the iteration.
+
+``--simulator-only`` prints one JSON line with the bare simulator's speed
+for the config (VMAS; median of 3 batches) and exits: ``benchmarks/run.py
+--agents`` uses it as the floor of its scaling table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def timed(fn, repeat: int = 1) -> float:
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t0) / repeat
+
+
+def simulator_seconds(cfg, steps: int) -> float | None:
+    """Seconds the bare simulator takes for ``steps`` steps of all envs (VMAS only)."""
+    if cfg.env.family != "vmas":
+        return None
+    import torch
+    import vmas
+
+    env = vmas.make_env(cfg.env.scenario, num_envs=cfg.env.num_envs, device="cpu",
+                        continuous_actions=cfg.env.continuous_actions, max_steps=cfg.env.max_steps,
+                        seed=cfg.train.seed, **cfg.env.scenario_kwargs)
+    env.reset()
+    actions = [torch.zeros(cfg.env.num_envs, env.get_agent_action_size(a)) if cfg.env.continuous_actions
+               else torch.zeros(cfg.env.num_envs, dtype=torch.long) for a in env.agents]
+    t0 = time.perf_counter()
+    for i in range(steps):
+        _, _, dones, _ = env.step(actions)
+        if dones.any():
+            for j in dones.nonzero().flatten().tolist():
+                env.reset_at(j)
+    return time.perf_counter() - t0
+
+
+def update_breakdown(trainer, batch) -> dict[str, float]:
+    """One update (all epochs and minibatches) with each phase timed; the trainer's order."""
+    import torch
+    from torch import nn
+
+    from torchrl_mappo.trainer import LOSS_TERMS
+
+    parts = dict(loss_forward=0.0, backward=0.0, grad_clip=0.0, optimizer_step=0.0)
+    flat = {g: batch.select(*ks, strict=False).reshape(-1) for g, ks in trainer._batch_keys.items()}
+    n = next(iter(flat.values())).shape[0]
+    for _ in range(trainer.num_epochs):
+        for idx in torch.randperm(n).split(trainer.minibatch_size):
+            for group, loss in trainer.losses.items():
+                t0 = time.perf_counter()
+                out = loss(flat[group][idx])
+                total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
+                t1 = time.perf_counter()
+                for opt in trainer.optimizers[group]:
+                    opt.zero_grad(set_to_none=True)
+                total.backward()
+                t2 = time.perf_counter()
+                for opt in trainer.optimizers[group]:
+                    nn.utils.clip_grad_norm_([p for pg in opt.param_groups for p in pg["params"]],
+                                             trainer.max_grad_norm)
+                t3 = time.perf_counter()
+                for opt in trainer.optimizers[group]:
+                    opt.step()
+                t4 = time.perf_counter()
+                parts["loss_forward"] += t1 - t0
+                parts["backward"] += t2 - t1
+                parts["grad_clip"] += t3 - t2
+                parts["optimizer_step"] += t4 - t3
+    return parts
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", required=True)
+    p.add_argument("--iterations", type=int, default=5)
+    p.add_argument("--ops", action="store_true", help="also print torch.profiler's top operators of one update")
+    p.add_argument("--simulator-only", action="store_true",
+                   help="print the bare simulator's frames/s and agent-steps/s as JSON and exit")
+    p.add_argument("overrides", nargs="*")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from torchrl_mappo.config import load_config
+    from torchrl_mappo.trainer import Trainer
+
+    n_iter = args.iterations + 1
+    cfg = load_config(args.config, [*args.overrides, "run.progress_bar=false"])
+    if args.simulator_only:
+        if cfg.train.num_threads is not None:
+            torch.set_num_threads(cfg.train.num_threads)
+        steps = cfg.train.frames_per_batch // cfg.env.num_envs
+        seconds = [simulator_seconds(cfg, steps) for _ in range(3)]
+        if seconds[0] is None:
+            print(json.dumps({"frames_per_s": None, "agent_steps_per_s": None}))
+            return 0
+        n_agents = int(cfg.env.scenario_kwargs.get("n_agents", 0)) or None
+        fps = steps * cfg.env.num_envs / statistics.median(seconds)
+        print(json.dumps({"frames_per_s": fps, "agent_steps_per_s": fps * n_agents if n_agents else None}))
+        return 0
+    cfg.train.total_frames = cfg.train.frames_per_batch * n_iter
+    trainer = Trainer.from_config(cfg)
+    steps = cfg.train.frames_per_batch // max(cfg.env.num_envs, 1)
+    rows = []
+    it = iter(trainer.collector)
+    for i in range(n_iter):
+        t0 = time.perf_counter()
+        batch = next(it)
+        t_collect = time.perf_counter() - t0
+        t_gae = timed(lambda: trainer.compute_advantages(batch))
+        obs = batch[..., 0].clone()  # one step of every env: the policy's input shape
+        with torch.no_grad():
+            t_policy = steps * timed(lambda: [a(obs.clone(False)) for a in trainer.actors.values()], repeat=10)
+        t0 = time.perf_counter()
+        parts = update_breakdown(trainer, batch)
+        t_update = time.perf_counter() - t0
+        t_sim = simulator_seconds(cfg, steps)
+        if i:  # the first iteration warms up
+            rows.append(dict(collect=t_collect, simulator=t_sim, policy=t_policy, gae=t_gae,
+                             update=t_update, **parts))
+        if args.ops and i == n_iter - 1:
+            from torch.profiler import ProfilerActivity, profile
+
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                update_breakdown(trainer, batch)
+            print(prof.key_averages().table(sort_by="self_cpu_total_time", row_limit=15))
+    trainer.collector.shutdown()
+
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if rows[0][k] is not None}
+    total = med["collect"] + med["gae"] + med["update"]
+    n_agents = sum(len(a) for a in trainer.agent_names.values())
+    frames = cfg.train.frames_per_batch
+    print(f"{args.config} {' '.join(args.overrides)}")
+    print(f"{frames} frames/iteration ({cfg.env.num_envs} envs x {steps} steps), {n_agents} agents, "
+          f"{cfg.train.num_epochs} epochs x {frames // cfg.train.minibatch_size} minibatches, "
+          f"torch threads {torch.get_num_threads()}; median of {len(rows)} iterations")
+    lines = [("iteration", total), ("collection", med["collect"])]
+    if "simulator" in med:
+        lines.append(("  simulator alone (VMAS step)", med["simulator"]))
+    lines.append(("  policy forward (all steps)", med["policy"]))
+    rest = med["collect"] - med.get("simulator", 0.0) - med["policy"]
+    lines.append(("  TorchRL env/collector overhead" if "simulator" in med else "  env + TorchRL overhead", rest))
+    lines += [("GAE", med["gae"]), ("update", med["update"])]
+    lines += [(f"  {k.replace('_', ' ')}", med[k]) for k in ("loss_forward", "backward", "grad_clip", "optimizer_step")]
+    for name, sec in lines:
+        print(f"{name:36s} {sec:8.3f} s  {100 * sec / total:5.1f}%")
+    print(f"frames/s {frames / total:.0f}, agent-steps/s {frames * n_agents / total:.0f}; "
+          f"collection frames/s {frames / med['collect']:.0f}"
+          + (f", bare simulator frames/s {frames / med['simulator']:.0f}" if "simulator" in med else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
