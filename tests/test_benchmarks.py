@@ -40,3 +40,44 @@ def test_harness_rejects_benchmarl_without_its_virtualenv(tmp_path):
     )
     assert proc.returncode == 2
     assert "run: bash benchmarks/setup_benchmarl.sh" in proc.stderr
+
+
+def test_scaling_grows_the_world_and_reports_the_simulator(tmp_path):
+    out = tmp_path / "bench"
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--task", "vmas/navigation", "--frames", "80", "--seeds", "1",
+         "--agents", "3", "9", "--scenario", "collisions=false", "--out", str(out), "--set", *TINY],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    import json
+
+    meta = json.loads((out / "runs" / "ours-9agents-seed0" / "meta.json").read_text())
+    kwargs = meta["config"]["env"]["scenario_kwargs"]
+    assert kwargs["n_agents"] == 9 and kwargs["collisions"] is False
+    assert kwargs["world_spawning_x"] == kwargs["world_spawning_y"] == 1.5  # sqrt(9 / 4)
+    assert meta["n_agents"] == 9
+    small = json.loads((out / "runs" / "ours-3agents-seed0" / "meta.json").read_text())
+    assert "world_spawning_x" not in small["config"]["env"]["scenario_kwargs"]  # default area up to 4 agents
+    report = (out / "results.md").read_text()
+    assert "- bare simulator (no learning, zero actions): agent-steps/s 3 agents " in report
+    assert "time per agent-step beyond the bare simulator's" in report
+
+
+def test_breakdown_splits_an_iteration(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/breakdown.py", "--config", "configs/vmas_navigation.yaml",
+         "--iterations", "1", *TINY],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    parts = {}
+    for line in proc.stdout.splitlines():
+        if line.rstrip().endswith("%"):
+            name, sec = line[:36].strip(), float(line[36:].split()[0])
+            parts[name] = sec
+    for name in ("iteration", "collection", "simulator alone (VMAS step)", "policy forward (all steps)",
+                 "GAE", "update", "loss forward", "backward", "optimizer step"):
+        assert parts[name] > 0, (name, proc.stdout)
+    assert parts["update"] >= parts["loss forward"] + parts["backward"]
+    assert abs(parts["iteration"] - (parts["collection"] + parts["GAE"] + parts["update"])) < 1e-2
