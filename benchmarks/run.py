@@ -10,6 +10,7 @@ wall time and vs frames) into the output directory.
 
     python benchmarks/run.py --task vmas/navigation --frames 120000 --seeds 3 --vs benchmarl
     python benchmarks/run.py --task vmas/navigation --frames 120000 --seeds 3 --vs benchmarl --mode matched
+    python benchmarks/run.py --task vmas/navigation --frames 120000 --seeds 3 --vs benchmarl --mode default matched
     python benchmarks/run.py --task vmas/navigation --frames 60000 --seeds 3 --agents 3 6 12 24
     python benchmarks/run.py --task mpe/simple_spread --frames 20000 --seeds 3 --collectors sync multi_sync:2
 
@@ -18,7 +19,8 @@ wall time and vs frames) into the output directory.
 theirs, ours, theirs...) so that slow drifts of the machine hit both.
 ``--mode default``: each system with its own default config (ours: the
 task's YAML in ``configs/``). ``--mode matched``: ours with BenchMARL's MAPPO
-hyperparameters (:data:`MATCHED`).
+hyperparameters (:data:`MATCHED`). Both modes at once: BenchMARL (which always
+runs its own defaults) runs once per seed and is compared with each.
 
 This script only needs the standard library (and matplotlib for the PNG);
 it never imports torch, so it adds nothing to the processes it measures.
@@ -92,6 +94,7 @@ class Variant:
     n_agents: int | None = None
     collector: str | None = None
     benchmarl: bool = True  # also run BenchMARL on it (with --vs benchmarl)
+    benchmarl_label: str | None = None  # the BenchMARL run it is compared with (default: its own label)
 
 
 @dataclass
@@ -206,7 +209,7 @@ def run_ours(args, variant: Variant, seed: int, out: Path) -> Result:
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(HERE / "ours_runner.py"), "--config", str(REPO / TASKS[args.task]["config"]),
            "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir),
-           *mode_overrides(args), *variant.overrides, *args.set,
+           *variant.overrides, *args.set,
            *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
     return finish("torchrl_mappo", variant, seed, cmd, run_dir, args)
 
@@ -214,7 +217,7 @@ def run_ours(args, variant: Variant, seed: int, out: Path) -> Result:
 def simulator_speed(args, variant: Variant) -> dict:
     """The bare simulator's frames/s and agent-steps/s for ``variant``'s env (``breakdown.py --simulator-only``)."""
     cmd = [sys.executable, str(HERE / "breakdown.py"), "--simulator-only", "--config",
-           str(REPO / TASKS[args.task]["config"]), *mode_overrides(args), *variant.overrides, *args.set,
+           str(REPO / TASKS[args.task]["config"]), *variant.overrides, *args.set,
            *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     lines = done.stdout.strip().splitlines()
@@ -250,10 +253,6 @@ def finish(system: str, variant: Variant, seed: int, cmd: list[str], run_dir: Pa
         print(f"    {wall:.1f} s, {result.fps:.0f} frames/s, final return {result.final_return:.3f}, "
               f"to target {fmt_s(ttt)}, peak RSS {rss:.0f} MiB", flush=True)
     return result
-
-
-def mode_overrides(args) -> list[str]:
-    return list(MATCHED) if args.mode == "matched" else []
 
 
 # --------------------------------------------------------------------------- #
@@ -328,12 +327,13 @@ def summarise(results: list[Result]) -> list[dict]:
     return out
 
 
-def comparison(medians: list[dict]) -> list[str]:
-    """Ours / BenchMARL ratios for every variant both ran."""
+def comparison(medians: list[dict], variants: list[Variant]) -> list[str]:
+    """Ours / BenchMARL ratios for every variant of ours that has a BenchMARL run to compare with."""
     by = {(m["system"], m["variant"]): m for m in medians}
+    against = {v.label: v.benchmarl_label or v.label for v in variants}
     lines = []
     for (system, variant), ours in by.items():
-        theirs = by.get(("benchmarl", variant))
+        theirs = by.get(("benchmarl", against.get(variant, variant)))
         if system != "torchrl_mappo" or theirs is None:
             continue
 
@@ -433,25 +433,37 @@ def plot(results: list[Result], target: float | None, path: Path, title: str) ->
 
 # --------------------------------------------------------------------------- #
 def variants_of(args) -> list[Variant]:
+    """One variant per mode x number of agents x collector.
+
+    BenchMARL always runs its own defaults, so it runs once per seed with the
+    first mode's variants and every mode is compared with that run.
+    """
     collectors = args.collectors or [None]
     agents = args.agents or [None]
     out = []
-    for n in agents:
-        for spec in collectors:
-            label, overrides, kwargs = [], [], dict(args.scenario)
-            if n is not None:
-                label.append(f"{n}agents")
-                kwargs["n_agents"] = str(n)
-                if TASKS[args.task].get("scale_world") and n > 4:
-                    side = f"{math.sqrt(n / 4):.3f}"
-                    kwargs.update(world_spawning_x=side, world_spawning_y=side)
-            if spec is not None:
-                kind, _, workers = spec.partition(":")
-                workers = workers or "1"
-                label.append(kind if kind == "sync" else f"{kind}x{workers}")
-                overrides += [f"collector.kind={kind}", f"collector.workers={workers}"]
-            out.append(Variant("-".join(label) or args.mode, overrides, kwargs, n, label[-1] if spec else None,
-                               benchmarl=spec is None or spec == "sync"))
+    for mode in args.mode:
+        for n in agents:
+            for spec in collectors:
+                parts, overrides, kwargs = [], list(MATCHED) if mode == "matched" else [], dict(args.scenario)
+                if n is not None:
+                    parts.append(f"{n}agents")
+                    kwargs["n_agents"] = str(n)
+                    if TASKS[args.task].get("scale_world") and n > 4:
+                        side = f"{math.sqrt(n / 4):.3f}"
+                        kwargs.update(world_spawning_x=side, world_spawning_y=side)
+                if spec is not None:
+                    kind, _, workers = spec.partition(":")
+                    workers = workers or "1"
+                    parts.append(kind if kind == "sync" else f"{kind}x{workers}")
+                    overrides += [f"collector.kind={kind}", f"collector.workers={workers}"]
+
+                def name(m: str) -> str:
+                    named = [m] if len(args.mode) > 1 or not parts else []
+                    return "-".join(named + parts)
+
+                out.append(Variant(name(mode), overrides, kwargs, n, parts[-1] if spec else None,
+                                   benchmarl=(spec is None or spec == "sync") and mode == args.mode[0],
+                                   benchmarl_label=name(args.mode[0])))
     return out
 
 
@@ -464,8 +476,9 @@ def parse_args(argv):
     p.add_argument("--target", type=float, default=None,
                    help="target training return (default: navigation 0.9, balance 27)")
     p.add_argument("--vs", choices=["benchmarl"], default=None, help="also run BenchMARL 1.5.2 MAPPO, alternating")
-    p.add_argument("--mode", choices=["default", "matched"], default="default",
-                   help="default: each its own defaults; matched: ours with BenchMARL's MAPPO hyperparameters")
+    p.add_argument("--mode", choices=["default", "matched"], nargs="+", default=["default"],
+                   help="default: each its own defaults; matched: ours with BenchMARL's MAPPO hyperparameters "
+                        "(both: one BenchMARL run per seed, compared with each)")
     p.add_argument("--agents", type=int, nargs="+", default=None, metavar="N",
                    help="scaling: one variant per number of agents (env.scenario_kwargs.n_agents)")
     p.add_argument("--collectors", nargs="+", default=None, metavar="KIND[:WORKERS]",
@@ -490,6 +503,7 @@ def parse_args(argv):
             p.error(f"--vs benchmarl: no BenchMARL task for {args.task}")
         if not Path(args.benchmarl_python).is_file():
             p.error(f"--vs benchmarl: {args.benchmarl_python} not found; run: bash benchmarks/setup_benchmarl.sh")
+    args.mode = list(dict.fromkeys(args.mode))
     if args.seeds < 1 or args.frames < 1:
         p.error("--seeds and --frames must be positive")
     return args
@@ -498,7 +512,7 @@ def parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else HERE / "results" / f"{args.task.replace('/', '_')}-{args.mode}-{stamp}"
+    out = Path(args.out) if args.out else HERE / "results" / f"{args.task.replace('/', '_')}-{'+'.join(args.mode)}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
     variants = variants_of(args)
     results: list[Result] = []
@@ -511,18 +525,18 @@ def main(argv: list[str] | None = None) -> int:
             if args.vs == "benchmarl" and variant.benchmarl:
                 results.append(run_benchmarl(args, variant, seed, out))
 
-    title = (f"{args.task}, {args.frames} frames, {args.seeds} seed(s), mode {args.mode}"
+    title = (f"{args.task}, {args.frames} frames, {args.seeds} seed(s), mode {'+'.join(args.mode)}"
              + (f", target {args.target:g}" if args.target is not None else ""))
     per_run = [row_of(r) for r in results if r.ok]
     medians = summarise(results)
     failed = [r for r in results if not r.ok]
     report = [f"# Benchmark: {title}", "", f"`{' '.join(['python', 'benchmarks/run.py', *(argv or sys.argv[1:])])}`", ""]
-    if args.mode == "matched":
+    if "matched" in args.mode:
         report += ["ours with BenchMARL's MAPPO hyperparameters: `" + " ".join(MATCHED) + "`", ""]
     if args.set:
         report += ["extra overrides (ours): `" + " ".join(args.set) + "`", ""]
     report += ["## Median over seeds", "", markdown(medians), ""]
-    extra = comparison(medians) + scaling(medians, variants, simulator) + (speedups(medians, variants) if args.collectors else [])
+    extra = comparison(medians, variants) + scaling(medians, variants, simulator) + (speedups(medians, variants) if args.collectors else [])
     if extra:
         report += extra + [""]
     report += ["## Every run", "", markdown(per_run), ""]

@@ -81,3 +81,20 @@ def test_breakdown_splits_an_iteration(tmp_path):
         assert parts[name] > 0, (name, proc.stdout)
     assert parts["update"] >= parts["loss forward"] + parts["backward"]
     assert abs(parts["iteration"] - (parts["collection"] + parts["GAE"] + parts["update"])) < 1e-2
+
+
+def test_both_modes_in_one_invocation(tmp_path):
+    out = tmp_path / "bench"
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--task", "vmas/navigation", "--frames", "80", "--seeds", "1",
+         "--mode", "default", "matched", "--target", "-100", "--out", str(out), "--set", *TINY],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    import json
+
+    lr = {mode: json.loads((out / "runs" / f"ours-{mode}-seed0" / "meta.json").read_text())["config"]["train"]["lr"]
+          for mode in ("default", "matched")}
+    assert lr == {"default": 5e-4, "matched": 5e-5}  # the YAML's vs BenchMARL's (--set comes last)
+    assert "| torchrl_mappo | matched | median of 1 (1/1 reached) |" in proc.stdout
+    assert "ours with BenchMARL's MAPPO hyperparameters" in proc.stdout
