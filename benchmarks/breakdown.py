@@ -59,7 +59,9 @@ def simulator_seconds(cfg, steps: int) -> float | None:
     t0 = time.perf_counter()
     for i in range(steps):
         _, _, dones, _ = env.step(actions)
-        if dones.any():
+        if dones.all():  # as TorchRL's VmasWrapper: one vectorized reset, else env by env
+            env.reset()
+        elif dones.any():
             for j in dones.nonzero().flatten().tolist():
                 env.reset_at(j)
     return time.perf_counter() - t0
