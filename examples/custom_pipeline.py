@@ -64,7 +64,7 @@ def main(argv=None) -> list[float]:
         for _ in range(cfg.train.num_epochs):
             for _ in range(args.frames_per_batch // cfg.train.minibatch_size):
                 out = loss_module(buffer.sample())
-                loss = out["loss_objective"] + out["loss_critic"] + out["loss_entropy"]
+                loss = sum(v for k, v in out.items() if k.startswith("loss_"))  # no loss_entropy at coefficient 0
                 optim.zero_grad()
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(loss_module.parameters(), cfg.train.max_grad_norm)

@@ -95,6 +95,10 @@ def test_both_modes_in_one_invocation(tmp_path):
 
     lr = {mode: json.loads((out / "runs" / f"ours-{mode}-seed0" / "meta.json").read_text())["config"]["train"]["lr"]
           for mode in ("default", "matched")}
-    assert lr == {"default": 5e-4, "matched": 5e-5}  # the YAML's vs BenchMARL's (--set comes last)
+    from torchrl_mappo import load_config
+
+    yaml_lr = load_config(REPO / "configs/vmas_navigation.yaml").train.lr
+    assert yaml_lr != 5e-5
+    assert lr == {"default": yaml_lr, "matched": 5e-5}  # the YAML's vs BenchMARL's (--set comes last)
     assert "| torchrl_mappo | matched | median of 1 (1/1 reached) |" in proc.stdout
     assert "ours with BenchMARL's MAPPO hyperparameters" in proc.stdout

@@ -2,6 +2,7 @@
 import csv
 import glob
 import math
+import re
 
 import pytest
 
@@ -61,7 +62,10 @@ def test_wandb_logger_offline(tmp_path, monkeypatch):
     data = open(record, "rb").read()
     # The offline run log (synced later with `wandb sync`) holds the metric and its values.
     assert b"agents/episode_return" in data
-    assert repr(returns[-1]).encode() in data or f"{returns[-1]:.6f}"[:8].encode() in data
+    # metrics.csv keeps 6 significant digits; the log holds full floats as text.
+    logged = [float(x) for x in re.findall(rb"-?\d+\.\d+(?:e[-+]?\d+)?", data)]
+    for value in returns:
+        assert any(v == pytest.approx(value, rel=1e-5) for v in logged), value
 
 
 def test_per_agent_metrics(tmp_path):

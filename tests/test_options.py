@@ -258,3 +258,36 @@ def test_autocast_runs_the_networks_in_bfloat16():
     assert torch.bfloat16 in seen
     assert math.isfinite(metrics[f"{G}/loss_objective"])
     trainer.collector.shutdown()
+
+
+@pytest.mark.parametrize("coeff,end,bonus", [(0.0, None, False), (0.01, None, True), (0.0, 0.01, True)])
+def test_entropy_is_skipped_only_when_its_coefficient_stays_zero(coeff, end, bonus):
+    """Coefficient 0 all along: no entropy term in the loss, yet the trainer still reports the entropy."""
+    trainer = Trainer.from_config(small_cfg(loss={"entropy_coeff": coeff, "entropy_coeff_end": end},
+                                            train={"num_epochs": 2}))
+    loss = trainer.losses[G]
+    assert loss.entropy_bonus is bonus
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    counted = []
+    forward = loss.forward
+
+    def spy(td):  # which minibatches computed the entropy
+        out = forward(td)
+        counted.append("entropy" in out.keys())
+        return out
+
+    loss.forward = spy
+    metrics = trainer.update(batch)
+    del loss.forward
+    assert loss.entropy_bonus is bonus  # the probe is put back
+    assert math.isfinite(metrics[f"{G}/entropy"]) and metrics[f"{G}/entropy"] != 0
+    # 80 frames / minibatch 40 = 2 minibatches per epoch, 2 epochs
+    assert counted == ([True, False, True, False] if not bonus else [True] * 4)
+    trainer.collector.shutdown()
+
+
+def test_adam_is_fused_on_cpu():
+    trainer = trainer_with(separate_optimizers=True)
+    assert all(opt.defaults["fused"] for opt in trainer.optimizers[G])
+    trainer.collector.shutdown()

@@ -55,17 +55,21 @@ def test_target_return_stops_early():
 
 
 def test_seeded_navigation_run_learns():
-    """A short seeded VMAS navigation run must improve its return by >= 0.5.
+    """A short seeded VMAS navigation run with the shipped config must improve its return by >= 0.5.
 
-    Untrained agents score about -1.1 on the first batch (collisions, no
-    progress to goal); 36k frames of MAPPO bring them above -0.2 (~0.3 at
-    seed 0). The 0.5 margin is well above seed-to-seed noise of an untrained policy.
+    Untrained agents score about -1.1 on their first episodes (collisions,
+    no progress to goal); 36k frames of MAPPO bring them near 0. The
+    config's batches are 25 steps of 100-step episodes, so a batch may
+    finish no episode (NaN return): the test compares the first and the
+    last batches that did. The 0.5 margin is well above seed-to-seed noise
+    of an untrained policy.
     """
     cfg = load_config(REPO / "configs/vmas_navigation.yaml", [
-        "model.hidden_sizes=[64,64]", "train.lr=5e-4", "train.total_frames=36000",
-        "train.seed=0", "run.progress_bar=false",
+        "train.total_frames=36000", "train.seed=0", "run.progress_bar=false",
     ])
     history = Trainer.from_config(cfg).train()
     returns = [row["agents/episode_return"] for row in history]
-    first, last = returns[0], max(returns[-2:])
+    finished = [r for r in returns if math.isfinite(r)]
+    assert len(finished) >= 3, returns
+    first, last = finished[0], finished[-1]
     assert last - first >= 0.5, returns

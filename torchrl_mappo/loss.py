@@ -71,6 +71,9 @@ def make_loss(
     loss reads it as its ``loss_mask_key``: a dead agent's steps add nothing
     to the policy, critic or entropy terms, nor to their gradients, nor to
     the advantage standardisation (:class:`MaskedMAPPOLoss`).
+
+    With ``entropy_coeff`` 0 (and no ``entropy_coeff_end`` above 0) the
+    loss has ``entropy_bonus=False``: no entropy term, no ``loss_entropy``.
     """
     masked = keys.mask(group) in env.observation_spec.keys(True)
     loss_cls = MaskedMAPPOLoss if masked else MAPPOLoss
@@ -81,6 +84,9 @@ def make_loss(
         value_norm=value_norm(shape=1) if value_norm is not None else None,
         clip_epsilon=cfg_loss.clip_epsilon,
         entropy_coeff=cfg_loss.entropy_coeff,
+        # Coefficient 0 all along: skip the entropy (a Monte-Carlo estimate for
+        # TanhNormal) and its backward; the trainer still measures it.
+        entropy_bonus=cfg_loss.entropy_coeff > 0 or (cfg_loss.entropy_coeff_end or 0.0) > 0,
         critic_coeff=cfg_loss.critic_coeff,
         loss_critic_type=cfg_loss.loss_critic_type,
         normalize_advantage=cfg_loss.normalize_advantage,

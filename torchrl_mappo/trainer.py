@@ -82,14 +82,23 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(1.0 - (target - pred).var(correction=0) / var)
 
 
+def adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam with torch's fused kernel (CPU and CUDA: one call per step), else the foreach one."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except RuntimeError:  # a device without fused Adam
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 def make_optimizers(loss: LossModule, lr: float, t: TrainConfig) -> list[torch.optim.Optimizer]:
     """Adam on the whole loss, or (``t.separate_optimizers``) one for the actor, one for the critic."""
     if not t.separate_optimizers:
-        return [torch.optim.Adam(loss.parameters(), lr=lr, foreach=True)]
+        return [adam(loss.parameters(), lr)]
     actor = list(loss.actor_network_params.values(True, True))
     critic = list(loss.critic_network_params.values(True, True))
     critic_lr = lr if t.critic_lr is None else t.critic_lr
-    return [torch.optim.Adam(actor, lr=lr, foreach=True), torch.optim.Adam(critic, lr=critic_lr, foreach=True)]
+    return [adam(actor, lr), adam(critic, critic_lr)]
 
 
 class Trainer:
@@ -174,7 +183,7 @@ class Trainer:
         self.total_frames = total_frames
         self.target_return = target_return
         optimizers = optimizers if optimizers is not None else {
-            g: torch.optim.Adam(loss.parameters(), lr=lr, foreach=True) for g, loss in self.losses.items()
+            g: adam(loss.parameters(), lr) for g, loss in self.losses.items()
         }
         self.optimizers: dict[str, list[torch.optim.Optimizer]] = {
             g: [o] if isinstance(o, torch.optim.Optimizer) else list(o) for g, o in optimizers.items()
@@ -351,9 +360,16 @@ class Trainer:
 
         With ``target_kl``, the epochs stop after the first one whose mean
         approx KL (over its minibatches and the groups) exceeds it.
+
+        A loss without entropy bonus (``entropy_bonus=False``: coefficient 0,
+        see :func:`~torchrl_mappo.loss.make_loss`) skips the entropy and its
+        backward; the ``entropy`` metric is then measured on the first
+        minibatch of each epoch only.
         """
         sums: dict[str, float] = {}
-        count = epochs = 0
+        counts: dict[str, int] = {}
+        epochs = 0
+        probes = {g: not loss.entropy_bonus for g, loss in self.losses.items()}
         flat = {g: batch.select(*ks, strict=False).reshape(-1) for g, ks in self._batch_keys.items()}
         if not flat:
             return {}
@@ -366,9 +382,10 @@ class Trainer:
             epochs += 1
             epoch_kl, epoch_steps = 0.0, 0
             perm = torch.randperm(n)
-            for idx in perm.split(self.minibatch_size):
-                count += 1
+            for i, idx in enumerate(perm.split(self.minibatch_size)):
                 for group, loss in self.losses.items():
+                    if probes[group]:
+                        loss.entropy_bonus = i == 0  # coefficient 0: the term only measures
                     with torch.autocast(device_type, dtype=amp_dtype, enabled=self.autocast):
                         out = loss(flat[group][idx])
                         total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
@@ -388,18 +405,22 @@ class Trainer:
                     self._nonfinite_streak = 0
                     for opt in opts:
                         opt.step()
-                    for term in (*LOSS_TERMS, *DIAGNOSTICS):
-                        if term in out.keys():
-                            key = f"{group}/{term}"
-                            sums[key] = sums.get(key, 0.0) + float(out[term].detach().float().mean())
-                    key = f"{group}/grad_norm"
-                    sums[key] = sums.get(key, 0.0) + grad_norm ** 0.5
+                    values = {term: out[term] for term in (*LOSS_TERMS, *DIAGNOSTICS) if term in out.keys()}
+                    values["grad_norm"] = grad_norm ** 0.5
+                    for term, value in values.items():
+                        key = f"{group}/{term}"
+                        sums[key] = sums.get(key, 0.0) + float(value.detach().float().mean()
+                                                                if torch.is_tensor(value) else value)
+                        counts[key] = counts.get(key, 0) + 1
                     if "kl_approx" in out.keys():
                         epoch_kl += float(out["kl_approx"].detach().float())
                         epoch_steps += 1
             if self.target_kl is not None and epoch_steps and epoch_kl / epoch_steps > self.target_kl:
                 break
-        metrics = {k: v / max(count, 1) for k, v in sums.items()}
+        for group, loss in self.losses.items():
+            if probes[group]:
+                loss.entropy_bonus = False
+        metrics = {k: v / counts[k] for k, v in sums.items()}
         metrics["epochs"] = epochs
         return metrics
 
