@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
             with profile(activities=[ProfilerActivity.CPU]) as prof:
                 update_breakdown(trainer, batch)
-            print(prof.key_averages().table(sort_by="self_cpu_total_time", row_limit=15))
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     trainer.collector.shutdown()
 
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if rows[0][k] is not None}
