@@ -243,6 +243,8 @@ def finish(system: str, variant: Variant, seed: int, cmd: list[str], run_dir: Pa
     print(f"[{time.strftime('%H:%M:%S')}] {system} {variant.label} seed {seed}: {' '.join(cmd)}", flush=True)
     log = run_dir / "output.log"
     code, t0, wall, rss, cpu = run_process(cmd, log, args.timeout)
+    (run_dir / "process.json").write_text(json.dumps(
+        {"cmd": cmd, "exit_code": code, "unix_time_start": t0, "wall_s": wall, "peak_rss_mib": rss, "cpu_s": cpu}))
     curve, meta = read_curve(run_dir, t0)
     result = Result(system, variant.label, seed, code, wall, rss, cpu, curve, meta, log, args.target)
     if not result.ok:
@@ -411,9 +413,11 @@ def plot(results: list[Result], target: float | None, path: Path, title: str) ->
             continue
         key = f"{r.system} {r.variant}"
         color = colors.setdefault(key, palette[len(colors) % len(palette)])
-        t = [row["t"] for row in r.curve]
-        f = [row["frames"] for row in r.curve]
-        y = [row["episode_return"] for row in r.curve]
+        # A batch that finished no episode has no return (NaN): draw through it.
+        rows = [row for row in r.curve if math.isfinite(row["episode_return"])]
+        t = [row["t"] for row in rows]
+        f = [row["frames"] for row in rows]
+        y = [row["episode_return"] for row in rows]
         label = None if key in labelled else key  # one legend entry per system/variant
         labelled.add(key)
         ax_t.plot(t, y, color=color, alpha=0.8, label=label)

@@ -6,6 +6,8 @@ import csv
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 TINY = ["env.num_envs=4", "env.max_steps=20", "train.frames_per_batch=80", "train.minibatch_size=40",
@@ -30,6 +32,10 @@ def test_harness_prints_and_writes_the_table(tmp_path):
     assert run["exit_code"] == "0" and int(run["frames"]) == 160
     assert float(run["peak RSS MiB"]) > 50  # a real process with torch in it
     assert float(run["t→target s"]) <= float(run["wall s"])
+    import json
+
+    process = json.loads((out / "runs" / "ours-default-seed0" / "process.json").read_text())
+    assert process["exit_code"] == 0 and process["wall_s"] == pytest.approx(float(run["wall s"]))
 
 
 def test_harness_rejects_benchmarl_without_its_virtualenv(tmp_path):
