@@ -3,8 +3,10 @@
 Speed is measured by the harness, never asserted here; BenchMARL is not needed.
 """
 import csv
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,14 +16,20 @@ TINY = ["env.num_envs=4", "env.max_steps=20", "train.frames_per_batch=80", "trai
         "train.num_epochs=1", "model.hidden_sizes=[16,16]"]
 
 
-def test_harness_prints_and_writes_the_table(tmp_path):
+def harness(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run benchmarks/run.py on navigation with a tiny budget; it must succeed."""
     out = tmp_path / "bench"
     proc = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "--task", "vmas/navigation", "--frames", "160", "--seeds", "1",
-         "--target", "-100", "--out", str(out), "--set", *TINY],
+        [sys.executable, "benchmarks/run.py", "--task", "vmas/navigation", "--seeds", "1", *args,
+         "--out", str(out), "--set", *TINY],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return proc, out
+
+
+def test_harness_prints_and_writes_the_table(tmp_path):
+    proc, out = harness(tmp_path, "--frames", "160", "--target", "-100")
     header = "| system | variant | seed | wall s | frames | frames/s |"
     assert header in proc.stdout
     assert "| torchrl_mappo | default | median of 1 (1/1 reached) |" in proc.stdout
@@ -32,8 +40,6 @@ def test_harness_prints_and_writes_the_table(tmp_path):
     assert run["exit_code"] == "0" and int(run["frames"]) == 160
     assert float(run["peak RSS MiB"]) > 50  # a real process with torch in it
     assert float(run["t→target s"]) <= float(run["wall s"])
-    import json
-
     process = json.loads((out / "runs" / "ours-default-seed0" / "process.json").read_text())
     assert process["exit_code"] == 0 and process["wall_s"] == pytest.approx(float(run["wall s"]))
 
@@ -49,15 +55,7 @@ def test_harness_rejects_benchmarl_without_its_virtualenv(tmp_path):
 
 
 def test_scaling_grows_the_world_and_reports_the_simulator(tmp_path):
-    out = tmp_path / "bench"
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "--task", "vmas/navigation", "--frames", "80", "--seeds", "1",
-         "--agents", "3", "9", "--scenario", "collisions=false", "--out", str(out), "--set", *TINY],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    import json
-
+    _, out = harness(tmp_path, "--frames", "80", "--agents", "3", "9", "--scenario", "collisions=false")
     meta = json.loads((out / "runs" / "ours-9agents-seed0" / "meta.json").read_text())
     kwargs = meta["config"]["env"]["scenario_kwargs"]
     assert kwargs["n_agents"] == 9 and kwargs["collisions"] is False
@@ -90,15 +88,7 @@ def test_breakdown_splits_an_iteration(tmp_path):
 
 
 def test_both_modes_in_one_invocation(tmp_path):
-    out = tmp_path / "bench"
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "--task", "vmas/navigation", "--frames", "80", "--seeds", "1",
-         "--mode", "default", "matched", "--target", "-100", "--out", str(out), "--set", *TINY],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    import json
-
+    proc, out = harness(tmp_path, "--frames", "80", "--mode", "default", "matched", "--target", "-100")
     lr = {mode: json.loads((out / "runs" / f"ours-{mode}-seed0" / "meta.json").read_text())["config"]["train"]["lr"]
           for mode in ("default", "matched")}
     from torchrl_mappo import load_config
