@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     lines += [("GAE", med["gae"]), ("update", med["update"])]
     lines += [(f"  {k.replace('_', ' ')}", med[k]) for k in ("loss_forward", "backward", "grad_clip", "optimizer_step")]
     for name, sec in lines:
-        print(f"{name:36s} {sec:8.3f} s  {100 * sec / total:5.1f}%")
+        print(f"{name:36s} {sec:9.4f} s  {100 * sec / total:5.1f}%")
     print(f"frames/s {frames / total:.0f}, agent-steps/s {frames * n_agents / total:.0f}; "
           f"collection frames/s {frames / med['collect']:.0f}"
           + (f", bare simulator frames/s {frames / med['simulator']:.0f}" if "simulator" in med else ""))

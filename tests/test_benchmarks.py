@@ -71,7 +71,7 @@ def test_scaling_grows_the_world_and_reports_the_simulator(tmp_path):
 def test_breakdown_splits_an_iteration(tmp_path):
     proc = subprocess.run(
         [sys.executable, "benchmarks/breakdown.py", "--config", "configs/vmas_navigation.yaml",
-         "--iterations", "1", *TINY],
+         "--iterations", "1", *TINY, "train.num_epochs=3"],
         cwd=REPO, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
