@@ -208,8 +208,9 @@ def test_separate_optimizers_and_critic_lr():
     actor_opt, critic_opt = trainer.optimizers[G]
     assert actor_opt.param_groups[0]["lr"] == 1e-4 and critic_opt.param_groups[0]["lr"] == 1e-2
     ids = lambda opt: {id(p) for pg in opt.param_groups for p in pg["params"]}
-    assert ids(actor_opt) == {id(p) for p in loss.actor_network_params.values(True, True)}
-    assert ids(critic_opt) == {id(p) for p in loss.critic_network_params.values(True, True)}
+    assert ids(actor_opt) == {id(p) for p in loss.actor_network.parameters()}
+    assert ids(critic_opt) == {id(p) for p in loss.critic_network.parameters()}
+    assert ids(actor_opt) | ids(critic_opt) == {id(p) for p in loss.parameters()}
     batch = next(iter(trainer.collector))
     trainer.compute_advantages(batch)
     assert math.isfinite(trainer.update(batch)[f"{G}/loss_critic"])

@@ -95,8 +95,8 @@ def make_optimizers(loss: LossModule, lr: float, t: TrainConfig) -> list[torch.o
     """Adam on the whole loss, or (``t.separate_optimizers``) one for the actor, one for the critic."""
     if not t.separate_optimizers:
         return [adam(loss.parameters(), lr)]
-    actor = list(loss.actor_network_params.values(True, True))
-    critic = list(loss.critic_network_params.values(True, True))
+    actor = list(loss.actor_network.parameters())
+    critic = list(loss.critic_network.parameters())
     critic_lr = lr if t.critic_lr is None else t.critic_lr
     return [adam(actor, lr), adam(critic, critic_lr)]
 
