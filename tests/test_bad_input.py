@@ -25,6 +25,9 @@ def runs(tmp_path_factory):
     data = ckpt.read_bytes()
     (root / "truncated.pt").write_bytes(data[: len(data) // 2])
     torch.save({"weights": torch.zeros(3)}, root / "foreign.pt")
+    old = torch.load(ckpt, weights_only=False)
+    old["format"] = 1  # written before the losses stopped being functionalized
+    torch.save(old, root / "format1.pt")
     (root / "bad.yaml").write_text("train: {lr: [1, 2\n")
     (root / "list.yaml").write_text("- 1\n- 2\n")
     (root / "empty_team.yaml").write_text("env:\n  group_map:\n    red: []\n")
@@ -92,6 +95,8 @@ CASES = [
     ("corrupt checkpoint", lambda r: ["eval", str(r / "corrupt.pt")], "not a readable checkpoint"),
     ("truncated checkpoint", lambda r: ["eval", str(r / "truncated.pt")], "not a readable checkpoint"),
     ("foreign checkpoint", lambda r: ["eval", str(r / "foreign.pt")], "not a torchrl_mappo checkpoint"),
+    ("old checkpoint format", lambda r: ["eval", str(r / "format1.pt")], "checkpoint format 1, this torchrl_mappo reads format 2"),
+    ("resume old format", lambda r: ["train", "--resume", str(r / "format1.pt")], "checkpoint format 1"),
     ("resume missing run", lambda r: ["train", "--resume", str(r / "ghost")], "no checkpoint at"),
     ("resume corrupt", lambda r: ["train", "--resume", str(r / "truncated.pt")], "not a readable checkpoint"),
     ("resume wrong config", lambda r: ["train", "--resume", str(r / "keep"), "train.total_frames=800",

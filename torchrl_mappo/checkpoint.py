@@ -31,7 +31,9 @@ import torch
 
 from torchrl_mappo.config import ConfigError
 
-FORMAT = 1
+# 2: losses are not functionalized (MAPPOLoss(functional=False)): their
+# state dicts hold the actor/critic modules' parameters, not *_network_params.
+FORMAT = 2
 LATEST = "checkpoint.pt"
 FOLDER = "checkpoints"
 _VMAS_RNG = "__vmas_random_state__"
@@ -196,6 +198,12 @@ def read(path: str | Path) -> tuple[dict[str, Any], Path]:
         ) from None
     if not isinstance(state, dict) or "actors" not in state or not state.get("config"):
         raise ConfigError(f"{file}: not a torchrl_mappo checkpoint (no actors/config in it)")
+    if state.get("format") != FORMAT:
+        raise ConfigError(
+            f"{file}: checkpoint format {state.get('format')!r}, this torchrl_mappo reads format {FORMAT} "
+            "(format 1 came before the losses stopped being functionalized); evaluate or resume it with "
+            "the version that wrote it, or train again"
+        )
     return state, file
 
 
