@@ -378,48 +378,50 @@ class Trainer:
         # RayCollector's stacked batches carry no device of their own: ask a tensor.
         device_type = (sample.device or next(iter(sample.values(True, True))).device).type
         amp_dtype = torch.bfloat16 if device_type == "cpu" else torch.float16
-        for _ in range(self.num_epochs):
-            epochs += 1
-            epoch_kl, epoch_steps = 0.0, 0
-            perm = torch.randperm(n)
-            for i, idx in enumerate(perm.split(self.minibatch_size)):
-                for group, loss in self.losses.items():
-                    if probes[group]:
-                        loss.entropy_bonus = i == 0  # coefficient 0: the term only measures
-                    with torch.autocast(device_type, dtype=amp_dtype, enabled=self.autocast):
-                        out = loss(flat[group][idx])
-                        total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
-                    opts = self.optimizers[group]
-                    for opt in opts:
-                        opt.zero_grad(set_to_none=True)
-                    total.float().backward()
-                    grad_norm, norms = 0.0, []
-                    for opt in opts:
-                        params = [p for pg in opt.param_groups for p in pg["params"]]
-                        norms.append(float(nn.utils.clip_grad_norm_(params, self.max_grad_norm)))
-                        grad_norm += norms[-1] ** 2
-                    bad = self._nonfinite_term(out, total, norms)
-                    if bad is not None:
-                        self._skip_update(group, bad, opts)
-                        continue
-                    self._nonfinite_streak = 0
-                    for opt in opts:
-                        opt.step()
-                    values = {term: out[term] for term in (*LOSS_TERMS, *DIAGNOSTICS) if term in out.keys()}
-                    values["grad_norm"] = grad_norm ** 0.5
-                    for term, value in values.items():
-                        key = f"{group}/{term}"
-                        sums[key] = sums.get(key, 0.0) + float(value.detach().float().mean()
-                                                                if torch.is_tensor(value) else value)
-                        counts[key] = counts.get(key, 0) + 1
-                    if "kl_approx" in out.keys():
-                        epoch_kl += float(out["kl_approx"].detach().float())
-                        epoch_steps += 1
-            if self.target_kl is not None and epoch_steps and epoch_kl / epoch_steps > self.target_kl:
-                break
-        for group, loss in self.losses.items():
-            if probes[group]:
-                loss.entropy_bonus = False
+        try:
+            for _ in range(self.num_epochs):
+                epochs += 1
+                epoch_kl, epoch_steps = 0.0, 0
+                perm = torch.randperm(n)
+                for i, idx in enumerate(perm.split(self.minibatch_size)):
+                    for group, loss in self.losses.items():
+                        if probes[group]:
+                            loss.entropy_bonus = i == 0  # coefficient 0: the term only measures
+                        with torch.autocast(device_type, dtype=amp_dtype, enabled=self.autocast):
+                            out = loss(flat[group][idx])
+                            total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
+                        opts = self.optimizers[group]
+                        for opt in opts:
+                            opt.zero_grad(set_to_none=True)
+                        total.float().backward()
+                        grad_norm, norms = 0.0, []
+                        for opt in opts:
+                            params = [p for pg in opt.param_groups for p in pg["params"]]
+                            norms.append(float(nn.utils.clip_grad_norm_(params, self.max_grad_norm)))
+                            grad_norm += norms[-1] ** 2
+                        bad = self._nonfinite_term(out, total, norms)
+                        if bad is not None:
+                            self._skip_update(group, bad, opts)
+                            continue
+                        self._nonfinite_streak = 0
+                        for opt in opts:
+                            opt.step()
+                        values = {term: out[term] for term in (*LOSS_TERMS, *DIAGNOSTICS) if term in out.keys()}
+                        values["grad_norm"] = grad_norm ** 0.5
+                        for term, value in values.items():
+                            key = f"{group}/{term}"
+                            sums[key] = sums.get(key, 0.0) + float(value.detach().float().mean()
+                                                                    if torch.is_tensor(value) else value)
+                            counts[key] = counts.get(key, 0) + 1
+                        if "kl_approx" in out.keys():
+                            epoch_kl += float(out["kl_approx"].detach().float())
+                            epoch_steps += 1
+                if self.target_kl is not None and epoch_steps and epoch_kl / epoch_steps > self.target_kl:
+                    break
+        finally:  # the probe never outlives the update
+            for group, loss in self.losses.items():
+                if probes[group]:
+                    loss.entropy_bonus = False
         metrics = {k: v / counts[k] for k, v in sums.items()}
         metrics["epochs"] = epochs
         return metrics
