@@ -382,39 +382,19 @@ class Trainer:
             for _ in range(self.num_epochs):
                 epochs += 1
                 epoch_kl, epoch_steps = 0.0, 0
-                perm = torch.randperm(n)
-                for i, idx in enumerate(perm.split(self.minibatch_size)):
+                for i, idx in enumerate(torch.randperm(n).split(self.minibatch_size)):
                     for group, loss in self.losses.items():
                         if probes[group]:
                             loss.entropy_bonus = i == 0  # coefficient 0: the term only measures
-                        with torch.autocast(device_type, dtype=amp_dtype, enabled=self.autocast):
-                            out = loss(flat[group][idx])
-                            total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
-                        opts = self.optimizers[group]
-                        for opt in opts:
-                            opt.zero_grad(set_to_none=True)
-                        total.float().backward()
-                        grad_norm, norms = 0.0, []
-                        for opt in opts:
-                            params = [p for pg in opt.param_groups for p in pg["params"]]
-                            norms.append(float(nn.utils.clip_grad_norm_(params, self.max_grad_norm)))
-                            grad_norm += norms[-1] ** 2
-                        bad = self._nonfinite_term(out, total, norms)
-                        if bad is not None:
-                            self._skip_update(group, bad, opts)
-                            continue
-                        self._nonfinite_streak = 0
-                        for opt in opts:
-                            opt.step()
-                        values = {term: out[term] for term in (*LOSS_TERMS, *DIAGNOSTICS) if term in out.keys()}
-                        values["grad_norm"] = grad_norm ** 0.5
+                        values = self._minibatch_step(group, loss, flat[group][idx], device_type, amp_dtype)
+                        if values is None:
+                            continue  # non-finite: skipped
                         for term, value in values.items():
                             key = f"{group}/{term}"
-                            sums[key] = sums.get(key, 0.0) + float(value.detach().float().mean()
-                                                                    if torch.is_tensor(value) else value)
+                            sums[key] = sums.get(key, 0.0) + value
                             counts[key] = counts.get(key, 0) + 1
-                        if "kl_approx" in out.keys():
-                            epoch_kl += float(out["kl_approx"].detach().float())
+                        if "kl_approx" in values:
+                            epoch_kl += values["kl_approx"]
                             epoch_steps += 1
                 if self.target_kl is not None and epoch_steps and epoch_kl / epoch_steps > self.target_kl:
                     break
@@ -425,6 +405,34 @@ class Trainer:
         metrics = {k: v / counts[k] for k, v in sums.items()}
         metrics["epochs"] = epochs
         return metrics
+
+    def _minibatch_step(
+        self, group: str, loss: LossModule, td: TensorDictBase, device_type: str, amp_dtype: torch.dtype
+    ) -> dict[str, float] | None:
+        """One optimizer step of ``group`` on minibatch ``td``: its loss terms, diagnostics and
+        gradient norm, or ``None`` when a non-finite loss or gradient made it skip the step."""
+        with torch.autocast(device_type, dtype=amp_dtype, enabled=self.autocast):
+            out = loss(td)
+            total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
+        opts = self.optimizers[group]
+        for opt in opts:
+            opt.zero_grad(set_to_none=True)
+        total.float().backward()
+        norms = []
+        for opt in opts:
+            params = [p for pg in opt.param_groups for p in pg["params"]]
+            norms.append(float(nn.utils.clip_grad_norm_(params, self.max_grad_norm)))
+        bad = self._nonfinite_term(out, total, norms)
+        if bad is not None:
+            self._skip_update(group, bad, opts)
+            return None
+        self._nonfinite_streak = 0
+        for opt in opts:
+            opt.step()
+        values = {term: float(out[term].detach().float().mean())
+                  for term in (*LOSS_TERMS, *DIAGNOSTICS) if term in out.keys()}
+        values["grad_norm"] = sum(x ** 2 for x in norms) ** 0.5
+        return values
 
     @staticmethod
     def _nonfinite_term(out: TensorDictBase, total: torch.Tensor, norms: list[float]) -> str | None:
