@@ -8,13 +8,13 @@ Builds the trainer from the config, runs one warm-up iteration, then times
 - collection: the whole ``Collector`` iteration (``frames_per_batch`` frames),
   and inside it, measured separately on the same shapes:
   the simulator alone (VMAS: ``vmas.make_env`` stepped with the same number
-  of envs, zero actions; other families: the TorchRL env's ``rand_step``),
+  of envs, zero actions; other families: not measured),
   the policy forward (every group's actor on one step's observations, no
   grad), and what remains (TorchRL env wrapper, transforms, collector);
 - GAE (``Trainer.compute_advantages``);
-- the update's minibatch steps, split into loss forward, backward, gradient
-  clipping and ``optimizer.step`` (timed around each call, the trainer's own
-  order).
+- the trainer's own ``update`` (all epochs and minibatches), split into loss
+  forward, backward, gradient clipping, ``optimizer.step`` and the rest
+  (:func:`phase_timers` clocks each call while the update runs).
 
 It also prints ``torch.profiler``'s top operators of one update with
 ``--ops``. Figures are seconds per iteration and shares of the iteration.
@@ -30,6 +30,7 @@ import json
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,39 +68,45 @@ def simulator_seconds(cfg, steps: int) -> float | None:
     return time.perf_counter() - t0
 
 
-def update_breakdown(trainer, batch) -> dict[str, float]:
-    """One update (all epochs and minibatches) with each phase timed; the trainer's order."""
+@contextmanager
+def phase_timers(trainer):
+    """Time the trainer's own update by phase: yields ``{phase: seconds}``, filled while inside.
+
+    Wraps, for the duration only, each loss's ``forward``, each optimizer's
+    ``step``, ``torch.Tensor.backward`` and ``torch.nn.utils.clip_grad_norm_``
+    (what ``Trainer.update`` calls); what the update spends elsewhere
+    (zero_grad, finiteness checks, metrics, minibatch indexing) is "other".
+    """
     import torch
     from torch import nn
 
-    from torchrl_mappo.trainer import LOSS_TERMS
-
     parts = dict(loss_forward=0.0, backward=0.0, grad_clip=0.0, optimizer_step=0.0)
-    flat = {g: batch.select(*ks, strict=False).reshape(-1) for g, ks in trainer._batch_keys.items()}
-    n = next(iter(flat.values())).shape[0]
-    for _ in range(trainer.num_epochs):
-        for idx in torch.randperm(n).split(trainer.minibatch_size):
-            for group, loss in trainer.losses.items():
-                t0 = time.perf_counter()
-                out = loss(flat[group][idx])
-                total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
-                t1 = time.perf_counter()
-                for opt in trainer.optimizers[group]:
-                    opt.zero_grad(set_to_none=True)
-                total.backward()
-                t2 = time.perf_counter()
-                for opt in trainer.optimizers[group]:
-                    nn.utils.clip_grad_norm_([p for pg in opt.param_groups for p in pg["params"]],
-                                             trainer.max_grad_norm)
-                t3 = time.perf_counter()
-                for opt in trainer.optimizers[group]:
-                    opt.step()
-                t4 = time.perf_counter()
-                parts["loss_forward"] += t1 - t0
-                parts["backward"] += t2 - t1
-                parts["grad_clip"] += t3 - t2
-                parts["optimizer_step"] += t4 - t3
-    return parts
+
+    def clocked(fn, part):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                parts[part] += time.perf_counter() - t0
+        return wrapper
+
+    optimizers = [opt for opts in trainer.optimizers.values() for opt in opts]
+    backward, clip = torch.Tensor.backward, nn.utils.clip_grad_norm_
+    for loss in trainer.losses.values():
+        loss.forward = clocked(loss.forward, "loss_forward")
+    for opt in optimizers:
+        opt.step = clocked(opt.step, "optimizer_step")
+    torch.Tensor.backward = clocked(backward, "backward")
+    nn.utils.clip_grad_norm_ = clocked(clip, "grad_clip")
+    try:
+        yield parts
+    finally:
+        torch.Tensor.backward, nn.utils.clip_grad_norm_ = backward, clip
+        for loss in trainer.losses.values():
+            del loss.forward
+        for opt in optimizers:
+            del opt.step
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         obs = batch[..., 0].clone()  # one step of every env: the policy's input shape
         with torch.no_grad():
             t_policy = steps * timed(lambda: [a(obs.clone(False)) for a in trainer.actors.values()], repeat=10)
-        t0 = time.perf_counter()
-        parts = update_breakdown(trainer, batch)
-        t_update = time.perf_counter() - t0
+        with phase_timers(trainer) as parts:
+            t0 = time.perf_counter()
+            trainer.update(batch)
+            t_update = time.perf_counter() - t0
+        parts["other"] = t_update - sum(parts.values())
         t_sim = simulator_seconds(cfg, steps)
         if i:  # the first iteration warms up
             rows.append(dict(collect=t_collect, simulator=t_sim, policy=t_policy, gae=t_gae,
@@ -155,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             from torch.profiler import ProfilerActivity, profile
 
             with profile(activities=[ProfilerActivity.CPU]) as prof:
-                update_breakdown(trainer, batch)
+                trainer.update(batch)
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15))
     trainer.collector.shutdown()
 
@@ -174,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     rest = med["collect"] - med.get("simulator", 0.0) - med["policy"]
     lines.append(("  TorchRL env/collector overhead" if "simulator" in med else "  env + TorchRL overhead", rest))
     lines += [("GAE", med["gae"]), ("update", med["update"])]
-    lines += [(f"  {k.replace('_', ' ')}", med[k]) for k in ("loss_forward", "backward", "grad_clip", "optimizer_step")]
+    lines += [(f"  {k.replace('_', ' ')}", med[k]) for k in ("loss_forward", "backward", "grad_clip", "optimizer_step", "other")]
     for name, sec in lines:
         print(f"{name:36s} {sec:9.4f} s  {100 * sec / total:5.1f}%")
     print(f"frames/s {frames / total:.0f}, agent-steps/s {frames * n_agents / total:.0f}; "
