@@ -117,7 +117,6 @@ class TorchRLLoggerSink:
             ):
                 self.logger.log_scalar(name, float(value), step=step)
 
-
     def close(self) -> None:
         """Flush and close the logger (wandb writes its summary, mlflow ends its run)."""
         if self.logger is None:
