@@ -204,21 +204,24 @@ def read_curve(run_dir: Path, t0: float) -> tuple[list[dict], dict]:
     return curve, meta
 
 
+def our_overrides(args, variant: Variant) -> list[str]:
+    """Our config overrides for ``variant``: its own, then ``--set``, then its scenario kwargs."""
+    return [*variant.overrides, *args.set,
+            *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
+
+
 def run_ours(args, variant: Variant, seed: int, out: Path) -> Result:
     run_dir = out / "runs" / f"ours-{variant.label}-seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(HERE / "ours_runner.py"), "--config", str(REPO / TASKS[args.task]["config"]),
-           "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir),
-           *variant.overrides, *args.set,
-           *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
+           "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir), *our_overrides(args, variant)]
     return finish("torchrl_mappo", variant, seed, cmd, run_dir, args)
 
 
 def simulator_speed(args, variant: Variant) -> dict:
     """The bare simulator's frames/s and agent-steps/s for ``variant``'s env (``breakdown.py --simulator-only``)."""
     cmd = [sys.executable, str(HERE / "breakdown.py"), "--simulator-only", "--config",
-           str(REPO / TASKS[args.task]["config"]), *variant.overrides, *args.set,
-           *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
+           str(REPO / TASKS[args.task]["config"]), *our_overrides(args, variant)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
