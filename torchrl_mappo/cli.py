@@ -6,7 +6,6 @@ one line naming the field and the fix, and exits with code 2.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Sequence
 
@@ -48,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         "--opponent-groups", nargs="+", default=None, metavar="GROUP",
         help="groups that play --opponent (default: the groups the run did not train)",
     )
+    ev.add_argument("--num-envs", type=int, default=None,
+                    help="envs stepped together (default: min(episodes, the run's env.num_envs))")
     ev.add_argument("--seed", type=int, default=12345)
     ev.add_argument("--json", action="store_true", help="print the result as JSON")
     ev.add_argument("--video", default=None, metavar="OUT.gif|OUT.mp4",
@@ -87,9 +88,14 @@ def _eval(args: argparse.Namespace) -> int:
 
     if args.episodes <= 0:
         raise ConfigError(f"--episodes={args.episodes}: must be a positive integer")
+    if args.num_envs is not None and args.num_envs <= 0:
+        raise ConfigError(f"--num-envs={args.num_envs}: must be a positive integer")
+    if not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed={args.seed}: must be in [0, 2**32)")
     result = evaluate_checkpoint(
         args.checkpoint, episodes=args.episodes, deterministic=args.deterministic,
         opponent=args.opponent, opponent_groups=args.opponent_groups, seed=args.seed, video=args.video,
+        num_envs=args.num_envs,
     )
     if args.json:
         print(json.dumps(result, indent=2))
@@ -112,71 +118,22 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from torchrl_mappo.config import load_config
+    from torchrl_mappo.runs import RunError, train
 
     overrides = list(args.overrides)
-    if args.resume is not None:
-        if args.config is not None:
-            if "=" not in args.config:
-                raise ConfigError(
-                    f"train --resume {args.resume}: the config comes from the run; drop {args.config!r} "
-                    "(overrides such as train.total_frames=... are allowed)"
-                )
-            overrides.insert(0, args.config)
-        from torchrl_mappo import checkpoint as ckpt
-
-        state, file = ckpt.read(args.resume)
-        run_dir = file.parent.parent if file.parent.name == ckpt.FOLDER else file.parent
-        cfg = load_config(run_dir / "config.yaml", overrides)
-        cfg.source = str(run_dir / "config.yaml")
-    else:
-        if args.config is None:
-            raise ConfigError("train: give a config file (e.g. configs/vmas_navigation.yaml) or --resume RUN_DIR")
-        cfg = load_config(args.config, overrides)
-        state = None
-    # Heavy imports only once the config is known to be good.
-    from torchrl_mappo.runs import Console, make_run_dir, run_dir_for
-    from torchrl_mappo.trainer import NonFiniteLossError, Trainer
-
-    if state is None:
-        run_dir = run_dir_for(cfg)
-    # Build everything before touching the disk: an env that rejects the
-    # config must leave no half-made run directory behind.
-    trainer = Trainer.from_config(cfg, run_dir=run_dir, resume=state)
-    if state is None:
-        make_run_dir(cfg, run_dir)
-    if hasattr(trainer.metrics_sink, "open"):
-        trainer.metrics_sink.open()
-    with Console(run_dir / "console.log"):
-        if state is None:
-            print(f"run directory: {run_dir}", flush=True)
-        else:
-            print(f"resuming {run_dir} at iteration {trainer.iteration} ({trainer.frames} frames)", flush=True)
-        try:
-            history = trainer.train()
-        except NonFiniteLossError as err:
-            print(f"error: {err}; checkpoint of the last good weights: {run_dir / 'checkpoint.pt'}",
-                  file=sys.stderr)
-            return 1
-        if trainer.stopped_by is not None:
-            print(
-                f"stopped by {trainer.stopped_by} after iteration {trainer.iteration} ({trainer.frames} frames); "
-                f"checkpoint: {run_dir / 'checkpoint.pt'}\nresume with: torchrl-mappo train --resume {run_dir}"
+    config = args.config
+    if args.resume is not None and config is not None:
+        if "=" not in config:
+            raise ConfigError(
+                f"train --resume {args.resume}: the config comes from the run; drop {config!r} "
+                "(overrides such as train.total_frames=... are allowed)"
             )
-            return 0
-        if not history:
-            print("nothing to do")
-            return 0
-        last = history[-1]
-        returns = ", ".join(
-            f"{g}={last[f'{g}/episode_return']:.3f}" for g in trainer.groups
-            if not math.isnan(last[f"{g}/episode_return"])
-        )
-        print(
-            f"done: {last['frames']} frames in {last['wall_time']:.1f} s; "
-            f"last mean episode return: {returns or 'n/a'}; metrics: {run_dir / 'metrics.csv'}; "
-            f"checkpoint: {run_dir / 'checkpoint.pt'}"
-        )
+        overrides.insert(0, config)
+        config = None
+    try:
+        train(config, overrides, resume=args.resume)
+    except RunError:
+        return 1  # its one line is already printed (and in the run's console.log)
     return 0
 
 
