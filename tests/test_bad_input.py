@@ -1,5 +1,6 @@
 """The bad-input table: each case is one clear line on stderr, exit code 2, no traceback,
-and an existing run directory is left exactly as it was."""
+and nothing changes on disk: every file in the runs folder (a finished run, a user's own
+folder, checkpoints, configs) is byte-identical afterwards and no file or folder is added."""
 import hashlib
 import subprocess
 import sys
@@ -32,12 +33,28 @@ def runs(tmp_path_factory):
     (root / "list.yaml").write_text("- 1\n- 2\n")
     (root / "empty_team.yaml").write_text("env:\n  group_map:\n    red: []\n")
     (root / "nometrics").mkdir()
+    (root / "user").mkdir()  # a folder of the user's own, in the runs folder
+    (root / "user" / "notes.txt").write_text("not made by torchrl_mappo")
+    (root / "dup.yaml").write_text("train:\n  lr: 1e-3\ntrain:\n  seed: 3\n")
+    (root / "next_team.yaml").write_text("env:\n  group_map:\n    next: [agent_0, agent_1, agent_2]\n")
+    (root / "random_only.yaml").write_text("per_group:\n  agents: {policy: random}\ntrain: {target_return: 0.5}\n")
+    (root / "noreturn").mkdir()
+    (root / "noreturn" / "metrics.csv").write_text("iteration,frames,agents/episode_return\n1,400,\n2,800,\n")
     return root
 
 
 def digest(folder):
-    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file and folder below ``folder`` (hidden ones too), with the files' contents."""
+    return {p.relative_to(folder): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+            for p in sorted(folder.rglob("*"))}
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def train(*overrides):
@@ -103,23 +120,71 @@ CASES = [
                                        "model.hidden_sizes=[32]"], "but this config builds"),
     ("resume finished run", lambda r: ["train", "--resume", str(r / "keep")], "already used 400 frames"),
     ("resume with a config file", lambda r: ["train", NAV, "--resume", str(r / "keep")], "the config comes from the run"),
+    # --- run names and overwrite: never delete what the package did not make (issue 10)
+    ("empty run name + overwrite", train("run.name=''", "run.overwrite=true"), "must be one plain directory name"),
+    ("run name .. + overwrite", train("run.name=..", "run.overwrite=true"), "must be one plain directory name"),
+    ("absolute run name + overwrite", lambda r: ["train", NAV, f"run.dir={r}", f"run.name={r / 'keep'}",
+                                                 "run.overwrite=true"], "must be one plain directory name"),
+    ("run name with a slash", train("run.name=a/b"), "must be one plain directory name"),
+    ("hidden run name", train("run.name=.keep"), "must be one plain directory name"),
+    ("overwrite a user's folder", train("run.name=user", "run.overwrite=true", *TINY), "was not made by torchrl_mappo"),
+    ("run.dir is a file", lambda r: ["train", NAV, f"run.dir={r / 'bad.yaml'}", *TINY], "is a file"),
+    # --- non-finite numbers, wherever they sit
+    ("inf lr", train("train.lr=.inf"), "train.lr: inf is not a finite number"),
+    ("inf group lr", train("per_group.agents.lr=.inf"), "per_group.agents.lr: inf is not a finite number"),
+    ("nan init log std", train("model.init_log_std=.nan"), "model.init_log_std: nan is not a finite number"),
+    ("inf entropy", train("loss.entropy_coeff=.inf"), "loss.entropy_coeff: inf is not a finite number"),
+    ("inf group loss", train("per_group.agents.loss={gamma: .inf}"), "per_group.agents.loss.gamma: inf"),
+    ("nan scenario kwarg", train("env.scenario_kwargs.lidar_range=.nan"), "env.scenario_kwargs.lidar_range: nan"),
+    ("nan logger option", train("run.logger_options={x: [1, .nan]}"), "run.logger_options.x[1]: nan"),
+    # --- what used to raise a traceback or crash
+    ("cuda on a cpu torch", train("train.device=cuda"), "sees no CUDA device"),
+    ("negative seed", train("train.seed=-1"), "train.seed=-1: must be in [0, 2**32)"),
+    ("seed too large", train("train.seed=4294967296"), "must be in [0, 2**32)"),
+    ("absurd thread count", train("train.num_threads=100000"), "must be between 1 and the number of CPU cores"),
+    ("group named next", lambda r: ["train", str(r / "next_team.yaml"), f"run.dir={r}"], "group name 'next' cannot be used"),
+    ("group name with a slash", train("env.group_map={a/b: [agent_0, agent_1, agent_2]}"), "group name 'a/b'"),
+    ("zero agents", train("env.scenario_kwargs.n_agents=0", *TINY), "'n_agents': 0, "),
+    ("scenario that does not run", lambda r: ["train", str(REPO / "configs/mpe_simple_spread.yaml"), f"run.dir={r}",
+                                              "env.scenario=collect_treasure_v1", "env.scenario_kwargs={}"],
+     "'collect_treasure_v1' failed on its first reset"),
+    ("duplicate yaml keys", lambda r: ["train", str(r / "dup.yaml"), f"run.dir={r}"], "key 'train' appears twice"),
+    ("every group random", lambda r: ["train", str(r / "random_only.yaml"), f"run.dir={r}", *TINY],
+     "nothing would be trained"),
+    ("unreachable ray head", lambda r: ["train", NAV, f"run.dir={r}", *TINY, "collector.kind=ray",
+                                        f"collector.ray_address=127.0.0.1:{free_port()}"], "no Ray head answers"),
+    ("video to a missing folder", lambda r: ["eval", str(r / "keep"), "--video", str(r / "nodir" / "v.gif")],
+     "does not exist"),
+    ("video to a read-only folder", lambda r: ["eval", str(r / "keep"), "--video", "/proc/v.gif"], "not writable"),
+    ("eval zero envs", lambda r: ["eval", str(r / "keep"), "--num-envs", "0"], "--num-envs=0"),
+    ("eval bad seed", lambda r: ["eval", str(r / "keep"), "--seed", "-3"], "--seed=-3"),
+    ("plot to a text file", lambda r: ["plot", str(r / "keep"), "--out", str(r / "x.txt")], "give an image file name"),
+    ("plot without a suffix", lambda r: ["plot", str(r / "keep"), "--out", str(r / "x")], "give an image file name"),
+    ("plot with no finished episode", lambda r: ["plot", str(r / "noreturn")], "no episode has finished yet"),
+    # --- resume: overrides that cannot apply
+    ("resume renames the run", lambda r: ["train", "--resume", str(r / "keep"), "run.name=other"],
+     "run.name cannot change when resuming"),
+    ("resume with a new seed", lambda r: ["train", "--resume", str(r / "keep"), "train.seed=3"],
+     "train.seed cannot change when resuming"),
+    ("resume to another run.dir", lambda r: ["train", "--resume", str(r / "keep"), f"run.dir={r / 'x'}"],
+     "run.dir cannot change"),
 ]
 
 
 @pytest.mark.parametrize("name,argv,words", CASES, ids=[c[0] for c in CASES])
 def test_bad_input(runs, capsys, name, argv, words):
-    before = digest(runs / "keep")
+    before = digest(runs)
     code = main(argv(runs))
     err = capsys.readouterr().err
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert words in err, err
     assert "Traceback" not in err
-    assert digest(runs / "keep") == before
+    assert digest(runs) == before
 
 
 def test_the_table_is_big_enough():
-    assert len(CASES) >= 30
+    assert len(CASES) >= 80
 
 
 @pytest.mark.parametrize("argv", [["train", NAV, "train.lr=abc"], ["eval", "/nonexistent"], ["fly"]])

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import random
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +157,23 @@ def all_finite(state_dicts: Any) -> bool:
     return True
 
 
+class CheckpointWriteError(RuntimeError):
+    """A checkpoint could not be written (disk full, permissions...); the previous one is intact."""
+
+
+def _save_atomic(write, path: Path) -> None:
+    """``write(tmp)`` then rename ``tmp`` to ``path``; on failure remove ``tmp`` and raise one line."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointWriteError(
+            f"could not write {path} ({err.strerror or err}); the previous checkpoint is intact"
+        ) from None
+
+
 def write(state: dict[str, Any], run_dir: Path, keep: int) -> Path:
     """Write ``checkpoints/iter_NNNNNN.pt`` and ``checkpoint.pt`` (latest); keep the last ``keep``."""
     if not all_finite(state["actors"]) or not all_finite(state["losses"]):
@@ -163,33 +181,16 @@ def write(state: dict[str, Any], run_dir: Path, keep: int) -> Path:
     folder = run_dir / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"iter_{state['iteration']:06d}.pt"
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
-    latest_tmp = run_dir / (LATEST + ".tmp")
-    shutil.copyfile(path, latest_tmp)
-    latest_tmp.replace(run_dir / LATEST)
+    _save_atomic(lambda tmp: torch.save(state, tmp), path)
+    _save_atomic(lambda tmp: shutil.copyfile(path, tmp), run_dir / LATEST)
     if keep > 0:
         for old in sorted(folder.glob("iter_*.pt"))[:-keep]:
             old.unlink()
     return path
 
 
-def read(path: str | Path) -> tuple[dict[str, Any], Path]:
-    """Load a checkpoint from a run directory (its newest) or a ``.pt`` file.
-
-    Raises ``ConfigError`` (one clear line) for a missing, corrupt, truncated
-    or foreign file.
-    """
-    path = Path(path)
-    file = path
-    if path.is_dir():
-        # The newest complete checkpoint: an iteration file is renamed into
-        # place before checkpoint.pt is refreshed, so it may be one ahead.
-        numbered = sorted((path / FOLDER).glob("iter_*.pt"))
-        file = numbered[-1] if numbered else path / LATEST
-    if not file.is_file():
-        raise ConfigError(f"no checkpoint at {str(file)!r}; give a run directory or a checkpoint .pt file")
+def _load(file: Path) -> dict[str, Any]:
+    """One checkpoint file, checked; a ConfigError (one line) for a corrupt, truncated or foreign one."""
     try:
         state = torch.load(file, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many kinds on corrupt or truncated files
@@ -204,7 +205,51 @@ def read(path: str | Path) -> tuple[dict[str, Any], Path]:
             "(format 1 came before the losses stopped being functionalized); evaluate or resume it with "
             "the version that wrote it, or train again"
         )
-    return state, file
+    return state
+
+
+def checkpoint_files(run_dir: Path) -> list[Path]:
+    """A run directory's checkpoint files, newest iteration first, ``checkpoint.pt`` last."""
+    numbered = sorted((run_dir / FOLDER).glob("iter_*.pt"), reverse=True)
+    return [f for f in (*numbered, run_dir / LATEST) if f.is_file()]
+
+
+def read(path: str | Path) -> tuple[dict[str, Any], Path]:
+    """Load a checkpoint from a run directory (its newest readable one) or a ``.pt`` file.
+
+    In a run directory an iteration file is renamed into place before
+    ``checkpoint.pt`` is refreshed, so the newest readable of the two wins; an
+    unreadable newer file is skipped with a note on stderr.
+
+    Raises ``ConfigError`` (one clear line) for a missing, corrupt, truncated
+    or foreign file (in a run directory: when none is readable).
+    """
+    path = Path(path)
+    if not path.is_dir():
+        if not path.is_file():
+            raise ConfigError(f"no checkpoint at {str(path)!r}; give a run directory or a checkpoint .pt file")
+        return _load(path), path
+    files = checkpoint_files(path)
+    if not files:
+        raise ConfigError(f"no checkpoint at {str(path / LATEST)!r}; give a run directory or a checkpoint .pt file")
+    best, skipped, first_error = None, [], None
+    for file in files:
+        if best is not None and file.name != LATEST:
+            continue  # an older iteration file: the newest readable one is found
+        try:
+            state = _load(file)
+        except ConfigError as err:
+            skipped.append(file)
+            first_error = first_error or err
+            continue
+        if best is None or state["iteration"] > best[0]["iteration"]:
+            best = (state, file)
+    if best is None:
+        raise first_error
+    for file in skipped:
+        print(f"note: skipped unreadable checkpoint {file}; using {best[1]} (iteration {best[0]['iteration']})",
+              file=sys.stderr)
+    return best
 
 
 def load_into(module: torch.nn.Module, saved: dict, what: str) -> None:

@@ -138,6 +138,30 @@ class RayWorkerCollector(Collector):
         return f"Collector(worker={getattr(self, 'worker_idx', None)})"
 
 
+RAY_CONNECT_TIMEOUT_S = 10.0
+
+
+def check_reachable(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """A one-line error, within ``timeout`` seconds, if nothing listens at ``[ray://]HOST:PORT``.
+
+    (Ray itself retries an unreachable head for minutes.)
+    """
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"collector.ray_address={address!r}: give 'auto', HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ConfigError(
+            f"collector.ray_address={address!r}: no Ray head answers there within {timeout:.0f} s "
+            f"({err.strerror or type(err).__name__}); start one with 'ray start --head' or use null "
+            "for a private local instance"
+        ) from None
+
+
 def _make_ray_collector(cfg: Config, policy: TensorDictModuleBase, common: dict) -> BaseCollector:
     try:
         import ray  # noqa: F401
@@ -147,15 +171,20 @@ def _make_ray_collector(cfg: Config, policy: TensorDictModuleBase, common: dict)
             "collector.kind=ray needs Ray: pip install 'torchrl_mappo[ray]' (or pip install ray)"
         ) from None
     c = cfg.collector
-    collector = RayCollector(
-        _env_factories(cfg), policy, **common,
-        collector_class=RayWorkerCollector,
-        collector_kwargs={"auto_register_policy_transforms": False},
-        num_collectors=c.workers,
-        sync=True,  # PPO is on-policy: every frame of a batch from the current weights
-        ray_init_config=ray_init_config(cfg),
-        remote_configs=dict(c.remote_configs),
-    )
+    if c.ray_address not in (None, "auto"):
+        check_reachable(c.ray_address)
+    try:
+        collector = RayCollector(
+            _env_factories(cfg), policy, **common,
+            collector_class=RayWorkerCollector,
+            collector_kwargs={"auto_register_policy_transforms": False},
+            num_collectors=c.workers,
+            sync=True,  # PPO is on-policy: every frame of a batch from the current weights
+            ray_init_config=ray_init_config(cfg),
+            remote_configs=dict(c.remote_configs),
+        )
+    except ConnectionError as err:  # ``auto`` with no cluster running, a head that went away
+        raise ConfigError(f"collector.ray_address={c.ray_address!r}: {str(err).splitlines()[0]}") from None
     # The workers got the policy with its initial weights; this first update
     # sets up TorchRL's weight sync before collection starts.
     collector.update_policy_weights_()

@@ -11,10 +11,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Hashable, Literal, Sequence
 
 import yaml
 
@@ -317,6 +318,18 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _check_finite(value: Any, where: str) -> None:
+    """No NaN or infinity anywhere in ``value`` (a number, or numbers nested in mappings and lists)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}: {value!r} is not a finite number; give a finite value")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_finite(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_finite(v, f"{where}[{i}]")
+
+
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Return ``value`` as type ``tp`` or raise ConfigError naming ``where``."""
     origin = typing.get_origin(tp)
@@ -325,6 +338,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         f"({type(value).__name__}); fix the value in the config or override"
     )
     if tp is Any:
+        _check_finite(value, where)
         return value
     if origin is Literal:
         if value in typing.get_args(tp):
@@ -336,6 +350,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         )
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         args = typing.get_args(tp)
+        _check_finite(value, where)
         if value is None:
             if type(None) in args:
                 return None
@@ -356,6 +371,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise bad
+        _check_finite(value, where)
         return dict(value)
     if tp is bool:
         if isinstance(value, bool):
@@ -370,15 +386,16 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool):
             raise bad
-        if isinstance(value, (int, float)):
-            return float(value)
         if isinstance(value, str):
             # PyYAML reads ``3e-4`` (no dot) as a string: accept it as a number.
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 raise bad from None
-        raise bad
+        if not isinstance(value, (int, float)):
+            raise bad
+        _check_finite(value, where)
+        return float(value)
     if tp is str:
         if isinstance(value, str):
             return value
@@ -471,11 +488,13 @@ def _check(cfg: Config, origin: str) -> None:
     )
     need(t.lr > 0 and math.isfinite(t.lr), "train.lr", "must be a positive number, e.g. 3e-4")
     need(t.max_grad_norm > 0, "train.max_grad_norm", "must be > 0")
-    need(t.seed >= 0, "train.seed", "must be >= 0")
-    need(t.num_threads is None or t.num_threads > 0, "train.num_threads", "must be a positive integer or null")
-    need(t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps", "train.device",
-         "use 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    need(0 <= t.seed < 2**32, "train.seed", "must be in [0, 2**32), e.g. 0")
+    cores = os.cpu_count() or 1
+    need(t.num_threads is None or 0 < t.num_threads <= cores, "train.num_threads",
+         f"must be between 1 and the number of CPU cores ({cores}), or null")
+    _check_device(t.device, origin)
     need(bool(cfg.run.dir), "run.dir", "must be a non-empty path")
+    _check_run_name(cfg.run.name, origin)
     need(cfg.run.checkpoint_every >= 0, "run.checkpoint_every", "must be >= 0 (0: only at the end)")
     need(cfg.run.keep_checkpoints >= 1, "run.keep_checkpoints", "must be >= 1")
     need(t.max_nonfinite_updates >= 1, "train.max_nonfinite_updates", "must be >= 1")
@@ -496,6 +515,53 @@ def _check(cfg: Config, origin: str) -> None:
         except ConfigError as err:
             raise ConfigError(str(err).replace(": model.", f": per_group.{group}.model.").replace(
                 ": loss.", f": per_group.{group}.loss.")) from None
+
+
+def _check_device(device: str, origin: str) -> None:
+    where = f"{origin}: train.device={device!r}"
+    if device == "cpu":
+        return
+    if not (device == "cuda" or device.startswith("cuda:") or device == "mps"):
+        raise ConfigError(f"{where}: use 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    import torch
+
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"{where}: this torch has no MPS device; use train.device=cpu")
+        return
+    if not torch.cuda.is_available():
+        raise ConfigError(f"{where}: this torch sees no CUDA device (a CPU-only build, or no GPU); "
+                          "use train.device=cpu")
+    index = device.partition(":")[2]
+    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise ConfigError(f"{where}: this machine has CUDA devices 0..{torch.cuda.device_count() - 1}")
+
+
+def _check_run_name(name: str | None, origin: str) -> None:
+    """A run name is one plain directory name: the run directory is always ``run.dir/<name>``."""
+    if name is None:
+        return
+    if name in ("", ".", "..") or name.startswith(".") or any(c in name for c in "/\\\0") or name != name.strip():
+        raise ConfigError(
+            f"{origin}: run.name={name!r}: must be one plain directory name (no '/', not empty, not "
+            "starting with '.', no surrounding spaces), e.g. run.name=nav-seed1; or null for a timestamped one"
+        )
+
+
+# TorchRL's own keys at the root of a tensordict: a group may not be named like one.
+RESERVED_GROUP_NAMES = frozenset({
+    "next", "state", "done", "terminated", "truncated", "reward", "action", "observation", "info",
+    "collector", "is_init", "episode_reward", "_reset", "mask",
+})
+
+
+def check_group_name(group: str, where: str) -> None:
+    """A group name becomes a tensordict key and a metrics column prefix: a plain word."""
+    if not group or group in RESERVED_GROUP_NAMES or any(c in group for c in "/.,\\ \0"):
+        raise ConfigError(
+            f"{where}: group name {group!r} cannot be used (it must be a plain word, without '/', '.', ',' or "
+            f"spaces, and not one of TorchRL's keys: {', '.join(sorted(RESERVED_GROUP_NAMES))}); rename the team"
+        )
 
 
 def _check_collector(cfg: Config, origin: str) -> None:
@@ -536,6 +602,7 @@ def _check_group_map(group_map: Any, origin: str) -> None:
         raise ConfigError(f"{origin}: env.group_map is empty; map at least one team to its agents")
     seen: dict[str, str] = {}
     for team, agents in group_map.items():
+        check_group_name(str(team), f"{origin}: env.group_map.{team}")
         if not isinstance(agents, list) or not agents or not all(isinstance(a, str) for a in agents):
             raise ConfigError(
                 f"{origin}: env.group_map.{team}: give a non-empty list of agent names, e.g. [agent_0, agent_1]"
@@ -666,6 +733,23 @@ def _apply_override(data: dict, override: str) -> None:
     node[parts[-1]] = value
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error
+    (PyYAML keeps the last one: a second ``train:`` block would silently drop the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                continue  # PyYAML's own constructor reports an unhashable key
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping (merge the two)", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Load a YAML config, apply ``"section.field=value"`` overrides, validate.
 
@@ -684,7 +768,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     if not p.is_file():
         raise ConfigError(f"config file not found: {str(path)!r} (give the path to a YAML file, e.g. configs/vmas_navigation.yaml)")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.load(p.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

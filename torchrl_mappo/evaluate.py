@@ -31,7 +31,10 @@ def evaluate(
     max_steps: int = 100_000,
     on_step: Callable[[TensorDictBase], None] | None = None,
 ) -> dict[str, Any]:
-    """Play at least ``episodes`` whole episodes; per-group returns and win rates.
+    """Play ``episodes`` whole episodes; per-group returns and win rates.
+
+    Episodes are counted in the order they finish; when several envs finish
+    at the same step, only as many as are still needed count.
 
     Returns ``{"episodes": n, "groups": {g: {"return_mean", "return_std",
     "win_rate" (battles only), "survivors_mean" (battles only)}}}``.
@@ -53,11 +56,12 @@ def evaluate(
             if done.any():
                 step = td if td.batch_dims else td.unsqueeze(0)
                 end = survivors(step, groups)
+                wanted = episodes - done_count
                 for g in groups:
-                    returns[g].append(episode_returns(step, g).mean(-1))
+                    returns[g].append(episode_returns(step, g).mean(-1)[:wanted])
                     if g in end:
-                        alive[g].append(end[g].float())
-                done_count += int(done.sum())
+                        alive[g].append(end[g].float()[:wanted])
+                done_count += min(int(done.sum()), wanted)
             td = td_next
     out: dict[str, Any] = {"episodes": done_count, "groups": {}}
     stacked = {g: torch.cat(r) if r else torch.empty(0) for g, r in returns.items()}
@@ -160,8 +164,9 @@ def evaluate_checkpoint(
     cfg = config_from_dict(state["config"], origin=str(file))
     if video is not None:
         video = check_video_path(video, cfg.env.family)
-    if num_envs is not None:
-        cfg.env.num_envs = num_envs
+    # One episode per env where possible: a run's 120 training envs would
+    # otherwise play 120 episodes when 2 are asked for.
+    cfg.env.num_envs = num_envs if num_envs is not None else min(cfg.env.num_envs, episodes)
     torch.manual_seed(seed)
     env = make_env(cfg.env, seed=seed)
     policy, source = build_policy(cfg, env, state["actors"], opponent, opponent_groups)

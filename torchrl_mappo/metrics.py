@@ -10,8 +10,11 @@ from typing import Any, Mapping
 class CSVMetrics:
     """Append one row per iteration to a CSV file, flushed at once.
 
-    The columns are fixed by the first row (every iteration reports the same
-    metrics); a later row with a new metric is an error, not a silent drop.
+    The columns are fixed by the first row. A later row with new metrics (a
+    run resumed with ``train.lr_schedule: linear`` reports ``<group>/lr``)
+    rewrites the file with the new columns added, earlier rows empty there;
+    every rewrite goes to a temporary file renamed into place, so a crash
+    never leaves half a table.
     """
 
     def __init__(self, path: str | Path, resume_after: int | None = None) -> None:
@@ -20,28 +23,43 @@ class CSVMetrics:
         if resume_after is not None and self.path.is_file():
             # Continue a run: keep the header and the rows up to its checkpoint
             # (rows written after it, before a crash, are redone).
-            with self.path.open(newline="") as f:
-                reader = csv.reader(f)
-                header = next(reader, None)
-                rows = [r for r in reader if r and int(float(r[0])) <= resume_after]
+            header, rows = self._read()
             if header:
                 self._columns = header
-                with self.path.open("w", newline="") as f:
-                    writer = csv.writer(f)
-                    writer.writerow(header)
-                    writer.writerows(rows)
+                self._rewrite(header, [r for r in rows if r and _iteration(r[0]) <= resume_after])
+
+    def _read(self) -> tuple[list[str] | None, list[list[str]]]:
+        with self.path.open(newline="") as f:
+            reader = csv.reader(f)
+            return next(reader, None), list(reader)
+
+    def _rewrite(self, header: list[str], rows: list[list[str]]) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+        tmp.replace(self.path)
 
     def __call__(self, row: Mapping[str, Any]) -> None:
         if self._columns is None:
             self._columns = list(row)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("w", newline="") as f:
-                csv.writer(f).writerow(self._columns)
-        extra = set(row) - set(self._columns)
+            self._rewrite(self._columns, [])
+        extra = [c for c in row if c not in self._columns]
         if extra:
-            raise ValueError(f"metrics row has columns not in {self.path}: {sorted(extra)}")
+            _, rows = self._read()
+            self._columns = [*self._columns, *extra]
+            self._rewrite(self._columns, [r + [""] * (len(self._columns) - len(r)) for r in rows])
         with self.path.open("a", newline="") as f:
             csv.writer(f).writerow([_fmt(row.get(c)) for c in self._columns])
+
+
+def _iteration(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return float("inf")  # a torn row (killed mid-write): after any checkpoint
 
 
 def _fmt(value: Any) -> Any:
@@ -50,13 +68,21 @@ def _fmt(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _number(value: str | None) -> float:
+    """A cell as a float: empty, missing (a row cut short by a kill) or unparsable cells are NaN."""
+    try:
+        return float(value) if value not in ("", None) else float("nan")
+    except ValueError:
+        return float("nan")
+
+
 def read_metrics(path: str | Path) -> list[dict[str, float]]:
-    """Rows of a ``metrics.csv`` as floats (empty cells become NaN)."""
+    """Rows of a ``metrics.csv`` as floats (empty or missing cells become NaN)."""
     with Path(path).open(newline="") as f:
-        return [
-            {k: (float(v) if v != "" else float("nan")) for k, v in row.items()}
-            for row in csv.DictReader(f)
-        ]
+        reader = csv.DictReader(f)
+        if not reader.fieldnames or "iteration" not in reader.fieldnames:
+            raise ValueError("no 'iteration' column in its header")
+        return [{k: _number(row.get(k)) for k in reader.fieldnames} for row in reader]
 
 
 class TorchRLLoggerSink:

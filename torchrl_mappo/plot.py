@@ -2,11 +2,37 @@
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from torchrl_mappo.config import ConfigError
 from torchrl_mappo.metrics import read_metrics
+
+
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def check_writable(path: Path, what: str) -> None:
+    """Fail before any work if ``path`` cannot be written (its folder missing or read-only)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ConfigError(f"{what} {path}: is a directory; give a file name")
+    if not folder.is_dir():
+        raise ConfigError(f"{what} {path}: folder {str(folder)!r} does not exist; create it first")
+    try:  # os.access says yes to root on read-only mounts: try it for real
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".torchrl_mappo_probe-"):
+            pass
+        writable = not path.exists() or os.access(path, os.W_OK)
+    except OSError:
+        writable = False
+    if not writable:
+        raise ConfigError(f"{what} {path}: not writable; choose a path you can write to")
+
+
+def _finite_returns(rows: list[dict[str, float]]) -> bool:
+    return any(k.endswith("/episode_return") and not math.isnan(v) for r in rows for k, v in r.items())
 
 
 def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> Path:
@@ -22,6 +48,10 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
 
     if not run_dirs:
         raise ConfigError("plot: give at least one run directory")
+    out = Path(out) if out is not None else Path(run_dirs[0]) / "learning_curves.png"
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ConfigError(f"plot --out {out}: give an image file name ending in {', '.join(IMAGE_SUFFIXES)}")
+    check_writable(out, "plot --out")
     runs = []
     for rd in run_dirs:
         path = Path(rd) / "metrics.csv"
@@ -34,6 +64,11 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
         if not rows:
             raise ConfigError(f"plot: {path} has no iterations yet")
         runs.append((Path(rd), rows))
+    if not any(_finite_returns(rows) for _, rows in runs):
+        raise ConfigError(
+            f"plot: no episode has finished yet in {', '.join(str(rd) for rd, _ in runs)} (every "
+            "episode_return is empty); train longer, or with episodes shorter than a batch"
+        )
     fig, (by_frames, by_time) = plt.subplots(1, 2, figsize=(12, 4.5))
     names = [rd.name for rd, _ in runs]
     unique = len(set(names)) == len(names)
@@ -57,8 +92,6 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path | None = None) -> 
         ax.grid(alpha=0.3)
     by_frames.legend(fontsize=8)
     fig.tight_layout()
-    out = Path(out) if out is not None else runs[0][0] / "learning_curves.png"
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out

@@ -109,4 +109,7 @@ def check_video_path(path: str | Path, family: str) -> Path:
         raise ConfigError(f"--video {path}: .mp4 needs ffmpeg on PATH (apt-get install ffmpeg); or write a .gif")
     if family != "vmas":
         raise ConfigError(f"--video: rendering is implemented for VMAS envs; this run's env is {family}")
+    from torchrl_mappo.plot import check_writable
+
+    check_writable(path, "--video")
     return path

@@ -13,11 +13,13 @@ metrics, and a group's parameters only ever receive its own loss's gradients.
 """
 from __future__ import annotations
 
+import copy
 import math
 import signal
 import threading
 import time
 import warnings
+from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -35,6 +37,7 @@ from torchrl_mappo.config import Config, ConfigError, TrainConfig, config_to_dic
 class NonFiniteLossError(RuntimeError):
     """Too many consecutive updates had a non-finite loss or gradient."""
 
+RECENT_EPISODES = 100
 LOSS_TERMS = ("loss_objective", "loss_critic", "loss_entropy")
 DIAGNOSTICS = ("entropy", "kl_approx", "clip_fraction")
 
@@ -232,6 +235,9 @@ class Trainer:
             agent_names = dict(env.group_map) if env is not None else {}
         self.agent_names = {g: list(names) for g, names in agent_names.items()}
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
+        # The last RECENT_EPISODES finished episodes per group: a batch shorter
+        # than an episode often finishes none, so its own mean is NaN.
+        self.recent_returns = {g: deque(maxlen=RECENT_EPISODES) for g in self.groups}
 
     # ------------------------------------------------------------------ #
     @classmethod
@@ -252,6 +258,7 @@ class Trainer:
         """
         from torchrl_mappo.collectors import make_collector
         from torchrl_mappo.envs import make_env
+        from torchrl_mappo.envs.factory import env_error
         from torchrl_mappo.loss import make_loss
         from torchrl_mappo.metrics import CSVMetrics, MetricsSinks, TorchRLLoggerSink
         from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
@@ -264,6 +271,11 @@ class Trainer:
         groups = list(env.group_map)
         cfg.check_groups(groups)
         learners = [g for g in groups if cfg.group(g).policy == "learn"]
+        if not learners:
+            raise ConfigError(
+                f"per_group: every group of the env ({', '.join(groups)}) has policy: random, so nothing "
+                "would be trained; let at least one group learn (per_group.<group>.policy: learn)"
+            )
         actors = {
             g: make_actor(env, g, cfg.group_model(g)) if g in learners else make_random_actor(env, g)
             for g in groups
@@ -279,9 +291,14 @@ class Trainer:
                 f"train.total_frames={t.total_frames}: the run already used {done_frames} frames; "
                 f"raise it to continue (e.g. train.total_frames={done_frames + t.total_frames})"
             )
-        collector = make_collector(
-            cfg, env, TensorDictSequential(*actors.values()), total_frames=t.total_frames - done_frames
-        )
+        try:  # the collector resets the env: the first time the simulator runs
+            collector = make_collector(
+                cfg, env, TensorDictSequential(*actors.values()), total_frames=t.total_frames - done_frames
+            )
+        except ConfigError:
+            raise
+        except Exception as err:
+            raise env_error(cfg.env, "failed on its first reset", err) from None
         if cfg.collector.kind != "sync":
             env.close()  # only its specs were needed: the workers step their own envs
         sink = None
@@ -378,6 +395,7 @@ class Trainer:
         # RayCollector's stacked batches carry no device of their own: ask a tensor.
         device_type = (sample.device or next(iter(sample.values(True, True))).device).type
         amp_dtype = torch.bfloat16 if device_type == "cpu" else torch.float16
+        self._last_good = {g: self._snapshot(g) for g in self.losses}
         try:
             for _ in range(self.num_epochs):
                 epochs += 1
@@ -426,9 +444,15 @@ class Trainer:
         if bad is not None:
             self._skip_update(group, bad, opts)
             return None
-        self._nonfinite_streak = 0
         for opt in opts:
             opt.step()
+        if not self._weights_finite(opts):
+            # A finite gradient can still step the weights to inf (e.g. an
+            # absurd learning rate): go back to this update's start.
+            self._restore(group, self._last_good[group])
+            self._skip_update(group, "weights", opts)
+            return None
+        self._nonfinite_streak = 0
         values = {term: float(out[term].detach().float().mean())
                   for term in (*LOSS_TERMS, *DIAGNOSTICS) if term in out.keys()}
         values["grad_norm"] = sum(x ** 2 for x in norms) ** 0.5
@@ -443,6 +467,24 @@ class Trainer:
             if term in out.keys() and not torch.isfinite(out[term]).all():
                 return term
         return "gradient"
+
+    def _snapshot(self, group: str) -> tuple[list[torch.Tensor], list[dict]]:
+        """A copy of ``group``'s parameters and optimizer states (taken once per update)."""
+        params = [p.detach().clone() for p in self.losses[group].parameters()]
+        return params, [copy.deepcopy(opt.state_dict()) for opt in self.optimizers[group]]
+
+    def _restore(self, group: str, snapshot: tuple[list[torch.Tensor], list[dict]]) -> None:
+        params, opt_states = snapshot
+        with torch.no_grad():
+            for p, saved in zip(self.losses[group].parameters(), params):
+                p.copy_(saved)
+        for opt, saved in zip(self.optimizers[group], opt_states):
+            opt.load_state_dict(copy.deepcopy(saved))
+
+    @staticmethod
+    def _weights_finite(opts: list[torch.optim.Optimizer]) -> bool:
+        params = [p for opt in opts for pg in opt.param_groups for p in pg["params"]]
+        return bool(torch.isfinite(torch.stack(torch._foreach_norm(params, float("inf")))).all())
 
     def _skip_update(self, group: str, term: str, opts: list) -> None:
         for opt in opts:
@@ -502,6 +544,7 @@ class Trainer:
         alive = survivors(batch, self.groups)
         for group in self.groups:
             returns = episode_returns(batch, group)
+            self.recent_returns[group].extend(returns.mean(-1).tolist())
             out[f"{group}/episode_return"] = float(returns.mean()) if returns.numel() else float("nan")
             out[f"{group}/episodes"] = returns.shape[0]
             if self.per_agent_metrics:
@@ -522,7 +565,7 @@ class Trainer:
         return out
 
     def _reached_target(self, metrics: Mapping[str, float]) -> bool:
-        if self.target_return is None:
+        if self.target_return is None or not self.losses:
             return False
         values = [metrics[f"{g}/episode_return"] for g in self.losses]
         return all(not math.isnan(v) and v >= self.target_return for v in values)
@@ -571,9 +614,9 @@ class Trainer:
                     bar.update(frames)
                     bar.set_postfix(self._postfix(metrics), refresh=False)
                 last = reached or self.stopped_by is not None or self.frames >= (self.total_frames or 0)
-                if self.run_dir is not None and (
-                    last or (self.checkpoint_every and self.iteration % self.checkpoint_every == 0)
-                ):
+                # Always after the first iteration too: a run killed early can then be resumed.
+                if self.run_dir is not None and (last or self.iteration == 1 or (
+                    self.checkpoint_every and self.iteration % self.checkpoint_every == 0)):
                     self.checkpoint()
                 t_prev = time.perf_counter()
                 if reached or self.stopped_by is not None:
@@ -608,8 +651,18 @@ class Trainer:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
+    def _recent_mean(self, group: str) -> str:
+        recent = self.recent_returns[group]
+        return f"{sum(recent) / len(recent):.3f}" if recent else "no episode finished yet"
+
+    def recent_returns_text(self) -> str:
+        """Mean return of each group's last finished episodes (up to ``RECENT_EPISODES``)."""
+        n = max(len(r) for r in self.recent_returns.values()) if self.recent_returns else 0
+        parts = ", ".join(f"{g}={self._recent_mean(g)}" for g in self.groups)
+        return f"mean return of the last {n} episodes: {parts}" if n else "no episode finished yet"
+
     def _postfix(self, metrics: Mapping[str, Any]) -> dict[str, str]:
-        post = {f"{g}_return": f"{metrics[f'{g}/episode_return']:.3f}" for g in self.groups}
+        post = {f"{g}_return": self._recent_mean(g) for g in self.groups}
         post["fps"] = f"{metrics['fps']:.0f}"
         return post
 
@@ -632,6 +685,7 @@ class Trainer:
             "losses": {g: loss.state_dict() for g, loss in self.losses.items()},
             "optimizers": {g: [o.state_dict() for o in opts] for g, opts in self.optimizers.items()},
             "nonfinite_streak": self._nonfinite_streak,
+            "recent_returns": {g: list(r) for g, r in self.recent_returns.items()},
             "rng": ckpt.rng_state(),
             # Multi-process and Ray collectors keep the episodes in flight in
             # their workers, out of reach: None, and a resume restarts them.
@@ -662,6 +716,9 @@ class Trainer:
         self.iteration, self.frames = state["iteration"], state["frames"]
         self.wall_time = state.get("wall_time", 0.0)
         self._nonfinite_streak = state.get("nonfinite_streak", 0)
+        for g, values in state.get("recent_returns", {}).items():
+            if g in self.recent_returns:
+                self.recent_returns[g].extend(values)
         carrier = state.get("carrier")
         if carrier is not None and getattr(self.collector, "_carrier", None) is not None:
             if carrier.batch_size != self.collector._carrier.batch_size:

@@ -226,6 +226,16 @@ def _make_magent(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
 _FAMILIES = {"vmas": _make_vmas, "pettingzoo": _make_pettingzoo, "magent": _make_magent}
 
 
+def env_error(cfg_env: EnvConfig, what: str, err: Exception) -> ConfigError:
+    """One line for an env that fails in its simulator's own code: the settings, then the cause."""
+    kwargs = f" with env.scenario_kwargs={cfg_env.scenario_kwargs}" if cfg_env.scenario_kwargs else ""
+    first = (str(err).strip().splitlines() or [""])[0][:200]
+    return ConfigError(
+        f"env: {cfg_env.family} scenario {cfg_env.scenario!r}{kwargs} {what} "
+        f"({type(err).__name__}{': ' + first if first else ''}); check the scenario and its kwargs"
+    )
+
+
 def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu") -> EnvBase:
     """Build the env named by ``cfg_env`` through TorchRL's own wrapper.
 
@@ -253,8 +263,19 @@ def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu"
         raise ConfigError(
             f"env.family={cfg_env.family!r} is not supported; use one of {', '.join(_FAMILIES)}"
         ) from None
-    base = factory(cfg_env, seed, device)
+    try:
+        base = factory(cfg_env, seed, device)
+    except ConfigError:
+        raise
+    except Exception as err:  # the simulator's own error, whatever its kind: one line naming the settings
+        raise env_error(cfg_env, "could not be built", err) from None
     groups = list(base.group_map)
+    empty = [g for g, agents in base.group_map.items() if not agents]
+    if not groups or empty:
+        raise ConfigError(
+            f"env {cfg_env.family}/{cfg_env.scenario}: no agents{f' in group(s) {empty}' if empty else ''}; "
+            "check env.scenario_kwargs (e.g. n_agents >= 1) and env.group_map"
+        )
     for group in cfg_env.reward_sharing:
         if group not in groups:
             raise ConfigError(
