@@ -17,6 +17,7 @@ from torchrl_mappo.config import Config, ConfigError, load_config
 from torchrl_mappo.envs import make_env
 from torchrl_mappo.loss import make_loss
 from torchrl_mappo.modules import make_actor, make_critic
+from torchrl_mappo.runs import train
 from torchrl_mappo.trainer import Trainer
 
 __version__ = "0.1.0"
@@ -31,4 +32,5 @@ __all__ = [
     "make_critic",
     "make_env",
     "make_loss",
+    "train",
 ]

@@ -176,17 +176,19 @@ class TrainConfig:
 class RunConfig:
     """Where and how a run records itself.
 
-    The run directory is ``<dir>/<name>``; ``name: null`` means
-    ``<config file stem>-<date>-<time>``. An existing run directory is never
-    touched unless ``overwrite: true`` (which deletes it first).
+    The run directory is ``<dir>/<name>``; ``name`` is one plain directory
+    name, ``null`` means ``<config file stem>-<date>-<time>``. An existing
+    run directory is never touched unless ``overwrite: true``, which
+    replaces it only if this package made it (see :mod:`torchrl_mappo.runs`).
     ``metrics.csv`` (one row per iteration) is always written; ``logger``
     also sends the metrics to a TorchRL logger: ``csv`` (TorchRL's
     ``CSVLogger``), ``tensorboard``, ``wandb`` (offline unless
     ``logger_options: {offline: false}``) or ``mlflow`` (local file store),
     under ``<run dir>/<logger>``; ``logger_options`` go to its constructor.
     ``per_agent_metrics``: also report each agent's episode return.
-    ``checkpoint_every``: iterations between checkpoints (0: only the final
-    one); ``keep_checkpoints``: how many to keep.
+    ``checkpoint_every``: iterations between checkpoints (there is always
+    one after the first iteration and one at the end; 0: only those);
+    ``keep_checkpoints``: how many to keep.
     """
 
     dir: str = "runs"
