@@ -128,6 +128,8 @@ CASES = [
     ("run name with a slash", train("run.name=a/b"), "must be one plain directory name"),
     ("hidden run name", train("run.name=.keep"), "must be one plain directory name"),
     ("overwrite a user's folder", train("run.name=user", "run.overwrite=true", *TINY), "was not made by torchrl_mappo"),
+    ("logger that cannot start", train("run.logger=wandb", "run.logger_options={log_dir: x}", *TINY),
+     "run.logger=wandb: could not start"),
     ("run.dir is a file", lambda r: ["train", NAV, f"run.dir={r / 'bad.yaml'}", *TINY], "is a file"),
     # --- non-finite numbers, wherever they sit
     ("inf lr", train("train.lr=.inf"), "train.lr: inf is not a finite number"),
