@@ -148,9 +148,10 @@ class TrainConfig:
     ``log_std_end``: decay the policy's log-std linearly from
     ``model.init_log_std`` to this value (it is then scheduled, not learned).
     ``autocast``: run the loss under ``torch.autocast`` (bfloat16 on CPU,
-    float16 on CUDA). ``max_nonfinite_updates``: an update whose loss or
-    gradients are not finite is skipped with a warning; this many in a row
-    stop training (with a checkpoint of the last good weights).
+    float16 on CUDA). ``max_nonfinite_updates``: an update whose loss,
+    gradients or resulting weights are not finite is skipped (rolled back)
+    with a warning; this many in a row stop training (with a checkpoint of
+    the last good weights).
     """
 
     frames_per_batch: int = 6000

@@ -35,7 +35,7 @@ from torchrl_mappo.config import Config, ConfigError, TrainConfig, config_to_dic
 
 
 class NonFiniteLossError(RuntimeError):
-    """Too many consecutive updates had a non-finite loss or gradient."""
+    """Too many consecutive updates had a non-finite loss, gradient or resulting weights."""
 
 RECENT_EPISODES = 100
 LOSS_TERMS = ("loss_objective", "loss_critic", "loss_entropy")
@@ -141,7 +141,9 @@ class Trainer:
             always at the end); 0: only at the end.
         keep_checkpoints: how many ``checkpoints/iter_*.pt`` to keep.
         max_nonfinite_updates: a minibatch update whose loss or gradients are
-            not finite is skipped (with a warning); this many in a row stop
+            not finite is skipped (with a warning), and one whose step leaves
+            non-finite weights is rolled back to the start of the update and
+            skipped the same way; this many in a row stop
             training with :class:`NonFiniteLossError` (the weights stay the
             last good ones).
         per_agent_metrics: also report ``<group>/<agent>/episode_return``.
