@@ -108,13 +108,18 @@ def test_timestamped_names_are_claimed_atomically(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_two_launches_at_once_get_two_runs(tmp_path):
-    procs = [cli("train", NAV, f"run.dir={tmp_path}", *TINY) for _ in range(2)]
-    for p in procs:
-        out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
-    runs = sorted(tmp_path.iterdir())
+def test_two_launches_at_once_get_two_runs_or_one_clear_refusal(tmp_path):
+    unnamed = [cli("train", NAV, f"run.dir={tmp_path / 'a'}", *TINY) for _ in range(2)]
+    named = [cli("train", NAV, f"run.dir={tmp_path / 'b'}", "run.name=same", *TINY) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in unnamed + named]
+    assert [code for code, _ in results[:2]] == [0, 0], results
+    runs = sorted((tmp_path / "a").iterdir())
     assert len(runs) == 2 and all((r / "checkpoint.pt").is_file() for r in runs)
+    # The same name at once: one trains, the other is told the name is taken.
+    assert sorted(code for code, _ in results[2:]) == [0, 2], results
+    refused = next(err for code, err in results[2:] if code == 2)
+    assert "already exists" in one_error_line(refused)
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["same"]
 
 
 def test_a_training_run_is_locked_against_resume_and_overwrite(tmp_path):
