@@ -11,26 +11,48 @@ pipeline:
 - :func:`make_collector` -> TorchRL ``Collector`` / ``MultiSyncCollector`` /
   ``MultiAsyncCollector`` / ``RayCollector``
 - :class:`Trainer` -> the thin training loop
+- :func:`train` -> what ``torchrl-mappo train`` does: a run directory
+
+The names are imported on first use, so ``torchrl-mappo --help`` and config
+errors answer without loading torch.
 """
-from torchrl_mappo.collectors import make_collector
-from torchrl_mappo.config import Config, ConfigError, load_config
-from torchrl_mappo.envs import make_env
-from torchrl_mappo.loss import make_loss
-from torchrl_mappo.modules import make_actor, make_critic
-from torchrl_mappo.runs import train
-from torchrl_mappo.trainer import Trainer
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Config",
-    "ConfigError",
-    "Trainer",
-    "load_config",
-    "make_actor",
-    "make_collector",
-    "make_critic",
-    "make_env",
-    "make_loss",
-    "train",
-]
+_WHERE = {
+    "Config": "config",
+    "ConfigError": "config",
+    "Trainer": "trainer",
+    "load_config": "config",
+    "make_actor": "modules",
+    "make_collector": "collectors",
+    "make_critic": "modules",
+    "make_env": "envs",
+    "make_loss": "loss",
+    "train": "runs",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(import_module(f"torchrl_mappo.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'torchrl_mappo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torchrl_mappo.collectors import make_collector
+    from torchrl_mappo.config import Config, ConfigError, load_config
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.loss import make_loss
+    from torchrl_mappo.modules import make_actor, make_critic
+    from torchrl_mappo.runs import train
+    from torchrl_mappo.trainer import Trainer

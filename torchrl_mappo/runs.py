@@ -213,9 +213,10 @@ def start_run(config: str | Path | Config, overrides: Sequence[str] = ()) -> Run
     the logger cannot start...).
     """
     from torchrl_mappo.config import load_config
-    from torchrl_mappo.trainer import Trainer
 
     cfg = config if isinstance(config, Config) else load_config(config, overrides)
+    from torchrl_mappo.trainer import Trainer  # torch and TorchRL: only once the config is good
+
     claim = claim_run_dir(cfg)
     try:
         trainer = Trainer.from_config(cfg, run_dir=claim.run_dir)
@@ -278,15 +279,15 @@ def train(config: str | Path | Config | None = None, overrides: Sequence[str] = 
     :class:`RunError` when training stops on an error (non-finite updates,
     a checkpoint that cannot be written); the last good checkpoint is kept.
     """
-    from torchrl_mappo.checkpoint import CheckpointWriteError
-    from torchrl_mappo.trainer import NonFiniteLossError
-
     if resume is not None:
         run = resume_run(resume, overrides)
     elif config is not None:
         run = start_run(config, overrides)
     else:
         raise ConfigError("train: give a config file (e.g. configs/vmas_navigation.yaml) or --resume RUN_DIR")
+    from torchrl_mappo.checkpoint import CheckpointWriteError
+    from torchrl_mappo.trainer import NonFiniteLossError
+
     with Console(run.run_dir / "console.log"), warnings.catch_warnings():
         warnings.showwarning = _one_line_warning
         print(run.hello, flush=True)
