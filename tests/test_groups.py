@@ -281,7 +281,7 @@ def test_magent_state_survives_a_wiped_out_team():
 
 
 def test_survivors_at_episode_end():
-    from torchrl_mappo.trainer import survivors
+    from torchrl_mappo.metrics import survivors
 
     def batch(red_mask, red_term, blue_mask, blue_term):
         t = lambda x: torch.tensor(x)

@@ -33,7 +33,10 @@ _WHERE = {
     "make_loss": "loss",
     "train": "runs",
 }
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Config", "ConfigError", "Trainer", "load_config", "make_actor", "make_collector", "make_critic",
+    "make_env", "make_loss", "train",
+]
 
 
 def __getattr__(name: str):

@@ -20,7 +20,6 @@ half-written checkpoint, and weights that are not finite are never written.
 """
 from __future__ import annotations
 
-import copy
 import random
 import shutil
 import sys
@@ -37,98 +36,6 @@ from torchrl_mappo.config import ConfigError
 FORMAT = 2
 LATEST = "checkpoint.pt"
 FOLDER = "checkpoints"
-_VMAS_RNG = "__vmas_random_state__"
-
-
-# --------------------------------------------------------------------------- #
-# Simulator state as tensors
-# --------------------------------------------------------------------------- #
-def _walk(obj: Any, path: str, seen: set[int], out: dict[str, torch.Tensor], depth: int) -> None:
-    if depth > 8 or id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, torch.Tensor):
-        out[path] = obj
-        return
-    if isinstance(obj, dict):
-        # Dicts keyed by objects (VMAS's per-step force buffers) are rebuilt each step.
-        items = [(k, v) for k, v in obj.items() if isinstance(k, (str, int))]
-    elif isinstance(obj, (list, tuple)):
-        items = enumerate(obj)
-    elif hasattr(obj, "__dict__") and not isinstance(obj, (type, torch.nn.Module)) and not callable(obj):
-        items = vars(obj).items()
-    else:
-        return
-    for key, value in items:
-        if isinstance(value, (str, bytes, int, float, bool, type(None))):
-            continue
-        _walk(value, f"{path}/{key}", seen, out, depth + 1)
-
-
-def _simulator(env):
-    """The VMAS simulator under ``env`` (``None`` for other envs)."""
-    from torchrl.envs import TransformedEnv
-    from torchrl.envs.libs.vmas import VmasWrapper
-
-    base = env.base_env if isinstance(env, TransformedEnv) else env
-    return base._env if isinstance(base, VmasWrapper) else None
-
-
-def simulator_tensors(env) -> dict[str, torch.Tensor] | None:
-    """Every tensor reachable from a VMAS simulator, by attribute path (``None`` for other envs)."""
-    sim = _simulator(env)
-    if sim is None:
-        return None
-    out: dict[str, torch.Tensor] = {}
-    _walk(sim, "", set(), out, 0)
-    snapshot: dict[str, Any] = {k: v.detach().clone() for k, v in out.items()}
-    # VMAS draws its randomness from its own RNG states, kept on the class.
-    snapshot[_VMAS_RNG] = copy.deepcopy(list(type(sim).vmas_random_state))
-    return snapshot
-
-
-def _child(obj: Any, key: str) -> Any:
-    if isinstance(obj, dict):
-        return obj[key] if key in obj else obj[int(key)]
-    if isinstance(obj, (list, tuple)):
-        return obj[int(key)]
-    return getattr(obj, key)
-
-
-def restore_simulator_tensors(env, saved: dict[str, torch.Tensor]) -> None:
-    """Put the saved tensors back at their paths in a simulator built from the same config."""
-    sim = _simulator(env)
-    saved = dict(saved)
-    rng = saved.pop(_VMAS_RNG, None)
-    if rng is not None:
-        type(sim).vmas_random_state[:] = copy.deepcopy(rng)  # in place: VMAS's decorators hold this list
-    for path, value in saved.items():
-        *parents, name = path.strip("/").split("/")
-        try:
-            parent = sim
-            for key in parents:
-                parent = _child(parent, key)
-        except (AttributeError, KeyError, IndexError, ValueError):
-            parent = None
-        try:
-            current = _child(parent, name) if parent is not None else None
-        except (AttributeError, KeyError, IndexError, ValueError):
-            current = None  # set during a step (e.g. an action buffer): created below
-        if parent is None:
-            raise ConfigError(
-                f"checkpoint: the simulator has no {path!r} (was the env config changed?)"
-            )
-        if isinstance(current, torch.Tensor) and current.shape == value.shape:
-            current.copy_(value)
-        elif isinstance(current, torch.Tensor):
-            raise ConfigError(
-                f"checkpoint: simulator entry {path!r} has shape {tuple(value.shape)}, this env "
-                f"{tuple(current.shape)}; was the env config changed?"
-            )
-        elif isinstance(parent, (list, dict)):
-            parent[int(name) if isinstance(parent, list) else name] = value.clone()
-        else:
-            setattr(parent, name, value.clone())
 
 
 # --------------------------------------------------------------------------- #

@@ -18,7 +18,7 @@ from torchrl.envs import EnvBase, ExplorationType, set_exploration_type
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import Config, ConfigError, config_from_dict
-from torchrl_mappo.trainer import episode_returns, survivors
+from torchrl_mappo.metrics import episode_returns, survivors
 
 
 def evaluate(
@@ -156,8 +156,7 @@ def evaluate_checkpoint(
     ``video``: also draw the first ``video_episodes`` episodes of the first
     env into a ``.gif`` (or ``.mp4`` with ffmpeg); VMAS envs only.
     """
-    from torchrl_mappo import checkpoint
-    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.envs import make_env, snapshot
     from torchrl_mappo.render import VmasFrames, check_video_path
 
     state, file = load_checkpoint(path)
@@ -172,7 +171,7 @@ def evaluate_checkpoint(
     policy, source = build_policy(cfg, env, state["actors"], opponent, opponent_groups)
     record = recorder = None
     if video is not None:
-        recorder = VmasFrames(checkpoint._simulator(env))
+        recorder = VmasFrames(snapshot.vmas_simulator(env))
         finished = [0]
 
         def record(td: TensorDictBase) -> None:

@@ -1,10 +1,59 @@
-"""Where each iteration's metrics row goes: ``metrics.csv`` in the run directory."""
+"""Metrics: what a batch says (episode returns, survivors, critic quality) and where each
+iteration's row goes (``metrics.csv`` in the run directory, TorchRL loggers)."""
 from __future__ import annotations
 
 import csv
 import math
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+import torch
+from tensordict import TensorDictBase
+
+from torchrl_mappo import keys
+
+
+def episode_returns(batch: TensorDictBase, group: str) -> torch.Tensor:
+    """Returns of the episodes of ``group`` that ended in ``batch``: ``[episodes, n_agents]``.
+
+    Reads ``("next", group, "episode_reward")`` where the env's root
+    ``("next", "done")`` is set (every env we build has one).
+    """
+    ep = batch.get((keys.NEXT, *keys.episode_reward(group)))  # [*B, n_agents, 1]
+    done = batch.get((keys.NEXT, keys.DONE))  # [*B, 1]
+    return ep[done.squeeze(-1)].squeeze(-1)
+
+
+def survivors(batch: TensorDictBase, groups: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Agents of each masked group alive at the end of each finished episode.
+
+    Alive at the end = alive when the last step began (``(group, "mask")``)
+    and not terminated by it (an agent that is only truncated survived).
+    When a battle ends because a team was wiped out, MAgent2 terminates every
+    agent; for those episodes the agents alive when the last step began count.
+    Groups without a mask are left out.
+    """
+    done = batch.get((keys.NEXT, keys.DONE)).squeeze(-1)
+    out, at_start = {}, {}
+    for g in groups:
+        mask = batch.get(keys.mask(g), None)
+        if mask is None:
+            continue
+        terminated = batch.get((keys.NEXT, *keys.terminated(g))).squeeze(-1)
+        out[g] = (mask & ~terminated)[done].sum(-1)
+        at_start[g] = mask[done].sum(-1)
+    if out:
+        game_over = torch.stack(list(out.values())).sum(0) == 0
+        for g in out:
+            out[g] = torch.where(game_over, at_start[g], out[g])
+    return out
+
+
+def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
+    var = target.var(correction=0)
+    if not var > 0:
+        return float("nan")
+    return float(1.0 - (target - pred).var(correction=0) / var)
 
 
 class CSVMetrics:

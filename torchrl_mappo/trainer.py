@@ -31,6 +31,8 @@ from torchrl.collectors import BaseCollector
 from torchrl.objectives import LossModule
 
 from torchrl_mappo import keys
+from torchrl_mappo.envs import snapshot
+from torchrl_mappo.metrics import episode_returns, explained_variance, survivors
 from torchrl_mappo.config import Config, ConfigError, TrainConfig, config_to_dict
 
 
@@ -40,49 +42,6 @@ class NonFiniteLossError(RuntimeError):
 RECENT_EPISODES = 100
 LOSS_TERMS = ("loss_objective", "loss_critic", "loss_entropy")
 DIAGNOSTICS = ("entropy", "kl_approx", "clip_fraction")
-
-
-def episode_returns(batch: TensorDictBase, group: str) -> torch.Tensor:
-    """Returns of the episodes of ``group`` that ended in ``batch``: ``[episodes, n_agents]``.
-
-    Reads ``("next", group, "episode_reward")`` where the env's root
-    ``("next", "done")`` is set (every env we build has one).
-    """
-    ep = batch.get((keys.NEXT, *keys.episode_reward(group)))  # [*B, n_agents, 1]
-    done = batch.get((keys.NEXT, keys.DONE))  # [*B, 1]
-    return ep[done.squeeze(-1)].squeeze(-1)
-
-
-def survivors(batch: TensorDictBase, groups: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Agents of each masked group alive at the end of each finished episode.
-
-    Alive at the end = alive when the last step began (``(group, "mask")``)
-    and not terminated by it (an agent that is only truncated survived).
-    When a battle ends because a team was wiped out, MAgent2 terminates every
-    agent; for those episodes the agents alive when the last step began count.
-    Groups without a mask are left out.
-    """
-    done = batch.get((keys.NEXT, keys.DONE)).squeeze(-1)
-    out, at_start = {}, {}
-    for g in groups:
-        mask = batch.get(keys.mask(g), None)
-        if mask is None:
-            continue
-        terminated = batch.get((keys.NEXT, *keys.terminated(g))).squeeze(-1)
-        out[g] = (mask & ~terminated)[done].sum(-1)
-        at_start[g] = mask[done].sum(-1)
-    if out:
-        game_over = torch.stack(list(out.values())).sum(0) == 0
-        for g in out:
-            out[g] = torch.where(game_over, at_start[g], out[g])
-    return out
-
-
-def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
-    var = target.var(correction=0)
-    if not var > 0:
-        return float("nan")
-    return float(1.0 - (target - pred).var(correction=0) / var)
 
 
 def adam(params, lr: float) -> torch.optim.Optimizer:
@@ -675,7 +634,7 @@ class Trainer:
         """Everything needed to continue exactly (see :mod:`torchrl_mappo.checkpoint`)."""
         from torchrl_mappo import checkpoint as ckpt
 
-        carrier = getattr(self.collector, "_carrier", None)
+        carrier = snapshot.carrier(self.collector)
         env = getattr(self.collector, "env", None) if carrier is not None else None
         return {
             "format": ckpt.FORMAT,
@@ -692,7 +651,7 @@ class Trainer:
             # Multi-process and Ray collectors keep the episodes in flight in
             # their workers, out of reach: None, and a resume restarts them.
             "carrier": carrier.clone() if carrier is not None else None,
-            "simulator": ckpt.simulator_tensors(env) if env is not None else None,
+            "simulator": snapshot.simulator_tensors(env) if env is not None else None,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -722,15 +681,11 @@ class Trainer:
             if g in self.recent_returns:
                 self.recent_returns[g].extend(values)
         carrier = state.get("carrier")
-        if carrier is not None and getattr(self.collector, "_carrier", None) is not None:
-            if carrier.batch_size != self.collector._carrier.batch_size:
-                raise ConfigError(
-                    f"checkpoint: it was collecting {tuple(carrier.batch_size)} envs, this config "
-                    f"{tuple(self.collector._carrier.batch_size)} (env.num_envs changed)"
-                )
+        if carrier is not None and snapshot.carrier(self.collector) is not None:
+            snapshot.check_carrier(self.collector, carrier)
             if state.get("simulator") is not None:
-                ckpt.restore_simulator_tensors(self.collector.env, state["simulator"])
-                self.collector._carrier = carrier
+                snapshot.restore_simulator_tensors(self.collector.env, state["simulator"])
+                snapshot.set_carrier(self.collector, carrier)
             # Without a simulator snapshot the env's episodes restart (fresh reset).
         # A checkpoint of a multi-process/Ray run (carrier None), or one resumed
         # with such a collector, restarts the episodes in flight the same way.

@@ -1,0 +1,136 @@
+"""The only code that reaches into TorchRL's and VMAS's private state: the episodes in flight.
+
+A checkpoint that resumes exactly needs what no public API exposes:
+
+- the sync ``Collector``'s carried tensordict (``_carrier``: the observations
+  and running episode returns of the episodes in flight);
+- the VMAS simulator under TorchRL's ``VmasWrapper`` (``_env``): every tensor
+  reachable from it (positions, velocities, goals...) and VMAS's own RNG
+  states, kept on its class.
+
+Keeping these reads and writes here means a TorchRL or VMAS upgrade that
+renames them breaks one small module, not the trainer and the evaluator.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from tensordict import TensorDictBase
+
+from torchrl_mappo.config import ConfigError
+
+_VMAS_RNG = "__vmas_random_state__"
+
+
+def carrier(collector) -> TensorDictBase | None:
+    """The episodes in flight of a sync ``Collector``; ``None`` for multi-process and Ray
+    collectors (their episodes live in the workers)."""
+    return getattr(collector, "_carrier", None)
+
+
+def check_carrier(collector, td: TensorDictBase) -> None:
+    """The saved episodes in flight ``td`` fit this sync collector (same number of envs)."""
+    current = carrier(collector)
+    if current is not None and td.batch_size != current.batch_size:
+        raise ConfigError(
+            f"checkpoint: it was collecting {tuple(td.batch_size)} envs, this config "
+            f"{tuple(current.batch_size)} (env.num_envs changed)"
+        )
+
+
+def set_carrier(collector, td: TensorDictBase) -> None:
+    """Continue the episodes in flight of ``td`` (from :func:`carrier`) in a sync ``Collector``."""
+    check_carrier(collector, td)
+    collector._carrier = td
+
+
+def _walk(obj: Any, path: str, seen: set[int], out: dict[str, torch.Tensor], depth: int) -> None:
+    if depth > 8 or id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, torch.Tensor):
+        out[path] = obj
+        return
+    if isinstance(obj, dict):
+        # Dicts keyed by objects (VMAS's per-step force buffers) are rebuilt each step.
+        items = [(k, v) for k, v in obj.items() if isinstance(k, (str, int))]
+    elif isinstance(obj, (list, tuple)):
+        items = enumerate(obj)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, (type, torch.nn.Module)) and not callable(obj):
+        items = vars(obj).items()
+    else:
+        return
+    for key, value in items:
+        if isinstance(value, (str, bytes, int, float, bool, type(None))):
+            continue
+        _walk(value, f"{path}/{key}", seen, out, depth + 1)
+
+
+def vmas_simulator(env):
+    """The VMAS simulator under ``env`` (``None`` for other envs)."""
+    from torchrl.envs import TransformedEnv
+    from torchrl.envs.libs.vmas import VmasWrapper
+
+    base = env.base_env if isinstance(env, TransformedEnv) else env
+    return base._env if isinstance(base, VmasWrapper) else None
+
+
+def simulator_tensors(env) -> dict[str, torch.Tensor] | None:
+    """Every tensor reachable from a VMAS simulator, by attribute path (``None`` for other envs)."""
+    sim = vmas_simulator(env)
+    if sim is None:
+        return None
+    out: dict[str, torch.Tensor] = {}
+    _walk(sim, "", set(), out, 0)
+    snapshot: dict[str, Any] = {k: v.detach().clone() for k, v in out.items()}
+    # VMAS draws its randomness from its own RNG states, kept on the class.
+    snapshot[_VMAS_RNG] = copy.deepcopy(list(type(sim).vmas_random_state))
+    return snapshot
+
+
+def _child(obj: Any, key: str) -> Any:
+    if isinstance(obj, dict):
+        return obj[key] if key in obj else obj[int(key)]
+    if isinstance(obj, (list, tuple)):
+        return obj[int(key)]
+    return getattr(obj, key)
+
+
+def restore_simulator_tensors(env, saved: dict[str, torch.Tensor]) -> None:
+    """Put the saved tensors back at their paths in a simulator built from the same config."""
+    sim = vmas_simulator(env)
+    saved = dict(saved)
+    rng = saved.pop(_VMAS_RNG, None)
+    if rng is not None:
+        type(sim).vmas_random_state[:] = copy.deepcopy(rng)  # in place: VMAS's decorators hold this list
+    for path, value in saved.items():
+        *parents, name = path.strip("/").split("/")
+        try:
+            parent = sim
+            for key in parents:
+                parent = _child(parent, key)
+        except (AttributeError, KeyError, IndexError, ValueError):
+            parent = None
+        try:
+            current = _child(parent, name) if parent is not None else None
+        except (AttributeError, KeyError, IndexError, ValueError):
+            current = None  # set during a step (e.g. an action buffer): created below
+        if parent is None:
+            raise ConfigError(
+                f"checkpoint: the simulator has no {path!r} (was the env config changed?)"
+            )
+        if isinstance(current, torch.Tensor) and current.shape == value.shape:
+            current.copy_(value)
+        elif isinstance(current, torch.Tensor):
+            raise ConfigError(
+                f"checkpoint: simulator entry {path!r} has shape {tuple(value.shape)}, this env "
+                f"{tuple(current.shape)}; was the env config changed?"
+            )
+        elif isinstance(parent, (list, dict)):
+            parent[int(name) if isinstance(parent, list) else name] = value.clone()
+        else:
+            setattr(parent, name, value.clone())
+
+
