@@ -10,6 +10,7 @@ from torch import nn
 from conftest import small_cfg
 from torchrl_mappo import Trainer, keys, make_actor, make_critic, make_env, make_loss
 from torchrl_mappo.config import LossConfig, ModelConfig
+from torchrl_mappo.schedules import log_std_params
 
 G, N, OBS = "agents", 3, 18
 
@@ -229,7 +230,7 @@ def test_schedules_follow_the_frame_budget():
     assert float(trainer.losses[G].entropy_coeff) == pytest.approx(0.01)
     td = trainer.actors[G](obs_td(2))
     torch.testing.assert_close(td[keys.scale(G)], torch.full((2, N, 2), math.exp(-0.5)))
-    scale_param = trainer._log_std_params(G)[0][0]
+    scale_param = log_std_params(trainer.actors[G])[0][0]
     assert not scale_param.requires_grad  # scheduled, not learned
     trainer.collector.shutdown()
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import warnings
+from typing import Mapping
 
 import torch
 from tensordict import TensorDict, TensorDictBase
-from tensordict.nn import TensorDictModule
+from tensordict.nn import TensorDictModule, TensorDictModuleBase
 from torchrl.envs import EnvBase
 from torchrl.modules import PopArtValueNorm, ProbabilisticActor, RunningValueNorm
-from torchrl.objectives import ValueEstimators
+from torchrl.objectives import LossModule, ValueEstimators
 from torchrl.objectives.multiagent import MAPPOLoss
 
 from torchrl_mappo import keys
@@ -115,3 +116,32 @@ def make_loss(
     # Agents die (MAgent2): only steps where the agent is alive carry loss.
     loss.loss_mask_key = keys.mask(group) if masked else None
     return loss
+
+
+def compute_advantages(
+    batch: TensorDictBase, losses: Mapping[str, LossModule], actors: Mapping[str, TensorDictModuleBase]
+) -> None:
+    """Each learning group's GAE, written in place as ``(group, "advantage"/"value_target")``.
+
+    A joint-action critic (``critic_joint_actions``) values s_{t+1} with the
+    other agents' NEXT actions: they are sampled from the group's current
+    policy (``actors[group]``) before GAE runs.
+    Where a group marks live agents (``loss.loss_mask_key``), a dead
+    agent's advantage is set to 0 and its value target to its value: with
+    the loss masked too, steps after death carry nothing.
+    """
+    with torch.no_grad():
+        for group, loss in losses.items():
+            if keys.action(group) in loss.critic_network.in_keys:
+                nxt = batch.get(keys.NEXT)
+                nxt.set(keys.action(group), actors[group](nxt.clone(False)).get(keys.action(group)))
+            loss.value_estimator(
+                batch,
+                params=loss.critic_network_params,
+                target_params=loss.target_critic_network_params,
+            )
+            if isinstance(loss.loss_mask_key, tuple):
+                tk = loss.tensor_keys
+                alive = batch.get(loss.loss_mask_key).unsqueeze(-1)
+                batch.set(tk.advantage, torch.where(alive, batch.get(tk.advantage), 0.0))
+                batch.set(tk.value_target, torch.where(alive, batch.get(tk.value_target), batch.get(tk.value)))

@@ -56,6 +56,48 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(1.0 - (target - pred).var(correction=0) / var)
 
 
+def batch_metrics(
+    batch: TensorDictBase,
+    groups: Sequence[str],
+    losses: Mapping[str, Any],
+    *,
+    per_agent: bool = False,
+    agent_names: Mapping[str, Sequence[str]] | None = None,
+    recent: Mapping[str, Any] | None = None,
+) -> dict[str, float]:
+    """One metrics row of a batch: episode returns (every group), survivors (masked groups),
+    critic quality (groups in ``losses``, after GAE ran).
+
+    ``per_agent`` adds ``<group>/<agent>/episode_return`` (names from
+    ``agent_names``, else indices). ``recent``: ``{group: deque}`` extended
+    with each finished episode's return (mean over the group's agents).
+    """
+    out: dict[str, float] = {}
+    alive = survivors(batch, groups)
+    for group in groups:
+        returns = episode_returns(batch, group)
+        if recent is not None:
+            recent[group].extend(returns.mean(-1).tolist())
+        out[f"{group}/episode_return"] = float(returns.mean()) if returns.numel() else float("nan")
+        out[f"{group}/episodes"] = returns.shape[0]
+        if per_agent:
+            names = (agent_names or {}).get(group) or list(range(returns.shape[-1]))
+            for i, agent in enumerate(names):
+                out[f"{group}/{agent}/episode_return"] = (
+                    float(returns[:, i].mean()) if returns.numel() else float("nan"))
+        if group in alive:
+            n = alive[group]
+            out[f"{group}/survivors"] = float(n.float().mean()) if n.numel() else float("nan")
+        loss = losses.get(group)
+        if loss is not None:
+            pred, target = batch.get(loss.tensor_keys.value), batch.get(loss.tensor_keys.value_target)
+            if isinstance(loss.loss_mask_key, tuple):
+                alive_now = batch.get(loss.loss_mask_key)
+                pred, target = pred[alive_now], target[alive_now]
+            out[f"{group}/explained_variance"] = explained_variance(pred, target)
+    return out
+
+
 class CSVMetrics:
     """Append one row per iteration to a CSV file, flushed at once.
 

@@ -1,66 +1,49 @@
-"""The thin trainer: it owns the loop, the optimizers, the counters and the metrics.
+"""The trainer: it owns the loop, the counters and the optimizer steps; everything else is delegated.
 
-Everything else is TorchRL's: the collector gathers a batch with every
-group's actor, each learning group's ``MAPPOLoss`` computes its GAE
-advantages and its loss. One iteration:
+One iteration:
 
-    collector batch -> per-group GAE -> num_epochs x shuffled minibatches
-    -> per-group loss -> backward -> clip grad norm -> that group's optimizer
-    -> collector.update_policy_weights_() -> metrics row
+    collector batch -> per-group GAE (loss.compute_advantages)
+    -> metrics of the batch (metrics.batch_metrics)
+    -> num_epochs x shuffled minibatches -> per-group loss -> backward
+    -> clip grad norm -> that group's optimizer (a non-finite step is skipped)
+    -> schedules for the next batch -> collector.update_policy_weights_()
+    -> metrics row to the sinks, checkpoint
 
-Groups are independent: each has its own actor, critic, loss, optimizer and
-metrics, and a group's parameters only ever receive its own loss's gradients.
+The components come from :func:`torchrl_mappo.build.build` (or your own
+code): TorchRL's collector, each learning group's ``MAPPOLoss`` with its
+value estimator, its optimizers. Groups are independent: each has its own
+actor, critic, loss, optimizer and metrics, and a group's parameters only
+ever receive its own loss's gradients.
 """
 from __future__ import annotations
 
-import copy
 import math
 import signal
 import threading
 import time
-import warnings
 from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from tensordict import TensorDictBase
-from tensordict.nn import TensorDictSequential
 from torch import nn
 from torchrl.collectors import BaseCollector
 from torchrl.objectives import LossModule
 
 from torchrl_mappo import keys
+from torchrl_mappo.build import adam
+from torchrl_mappo.config import Config, ConfigError, config_to_dict
 from torchrl_mappo.envs import snapshot
-from torchrl_mappo.metrics import episode_returns, explained_variance, survivors
-from torchrl_mappo.config import Config, ConfigError, TrainConfig, config_to_dict
+from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError  # noqa: F401 (re-exported)
+from torchrl_mappo.loss import compute_advantages
+from torchrl_mappo.metrics import batch_metrics
+from torchrl_mappo.schedules import Schedules
 
-
-class NonFiniteLossError(RuntimeError):
-    """Too many consecutive updates had a non-finite loss, gradient or resulting weights."""
 
 RECENT_EPISODES = 100
 LOSS_TERMS = ("loss_objective", "loss_critic", "loss_entropy")
 DIAGNOSTICS = ("entropy", "kl_approx", "clip_fraction")
-
-
-def adam(params, lr: float) -> torch.optim.Optimizer:
-    """Adam with torch's fused kernel (CPU and CUDA: one call per step), else the foreach one."""
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except RuntimeError:  # a device without fused Adam
-        return torch.optim.Adam(params, lr=lr, foreach=True)
-
-
-def make_optimizers(loss: LossModule, lr: float, t: TrainConfig) -> list[torch.optim.Optimizer]:
-    """Adam on the whole loss, or (``t.separate_optimizers``) one for the actor, one for the critic."""
-    if not t.separate_optimizers:
-        return [adam(loss.parameters(), lr)]
-    actor = list(loss.actor_network.parameters())
-    critic = list(loss.critic_network.parameters())
-    critic_lr = lr if t.critic_lr is None else t.critic_lr
-    return [adam(actor, lr), adam(critic, critic_lr)]
 
 
 class Trainer:
@@ -71,125 +54,66 @@ class Trainer:
         losses: ``{group: loss}`` for the groups that learn, each a
             ``MAPPOLoss``/``ClipPPOLoss`` with its value estimator set (see
             :func:`torchrl_mappo.make_loss`).
-        num_epochs, minibatch_size, lr, max_grad_norm: PPO's update.
-        total_frames: frames budget shown by the progress bar (the collector
-            enforces it).
-        target_return: stop once every learning group's mean episode return
-            in an iteration reaches it (``None``: use the whole budget).
-        optimizers: ``{group: optimizer or [optimizers]}``; default
-            ``Adam(lr)`` on each loss's parameters. Each optimizer's
-            parameters are clipped to ``max_grad_norm`` on their own.
-        lr_schedule: ``"constant"`` or ``"linear"`` (to 0 over ``total_frames``).
-        target_kl: stop an iteration's epochs after one whose mean approx KL
-            exceeds it.
-        entropy_coeff_end: ``{group: value}``: anneal each loss's
-            ``entropy_coeff`` linearly to it over ``total_frames``.
-        log_std_end: decay the actors' state-independent log-std linearly
-            to it (it is then scheduled, not learned).
-        autocast: run the losses under ``torch.autocast`` (bfloat16 on CPU).
-        groups: groups whose episode returns are reported (default: all of
-            ``losses``; add the groups that act but do not learn).
-        actors: ``{group: actor}`` saved by :meth:`save` (default: each
-            loss's actor network).
-        metrics_sink: called with each iteration's metrics row (e.g. a CSV
-            writer); ``None`` keeps them in :attr:`history` only.
-        progress_bar: show a tqdm bar (frames, return, frames/s).
-        config: the run's config, stored in checkpoints.
+        cfg: the run's :class:`~torchrl_mappo.config.Config` (default: the
+            defaults). ``train`` sets the update (epochs, minibatch size,
+            grad clipping, target KL, autocast), the budget, the target
+            return, the schedules and the non-finite guard; ``run`` the
+            progress bar, per-agent metrics and checkpoints; each group's
+            ``entropy_coeff_end`` comes from its ``loss`` section.
+        optimizers: ``{group: optimizer or [optimizers]}``; default Adam at
+            the group's learning rate on each loss's parameters. Each
+            optimizer's parameters are clipped to ``max_grad_norm`` on their own.
+        actors: ``{group: actor}`` of the learning groups, saved in
+            checkpoints (default: each loss's actor network).
+        groups: groups whose episode returns are reported (default: those
+            of ``losses``; add the groups that act but do not learn).
+        sinks: called with each iteration's metrics row (e.g.
+            :class:`~torchrl_mappo.metrics.CSVMetrics`); ``None`` keeps them
+            in :attr:`history` only.
         run_dir: where checkpoints go (``None``: no checkpoints).
-        checkpoint_every: write a checkpoint every this many iterations (and
-            always at the end); 0: only at the end.
-        keep_checkpoints: how many ``checkpoints/iter_*.pt`` to keep.
-        max_nonfinite_updates: a minibatch update whose loss or gradients are
-            not finite is skipped (with a warning), and one whose step leaves
-            non-finite weights is rolled back to the start of the update and
-            skipped the same way; this many in a row stop
-            training with :class:`NonFiniteLossError` (the weights stay the
-            last good ones).
-        per_agent_metrics: also report ``<group>/<agent>/episode_return``.
-        agent_names: ``{group: [agent names]}`` for those metrics (default:
-            the collector's env's ``group_map``, else agent indices).
+        agent_names: ``{group: [agent names]}`` for per-agent metrics
+            (default: the collector's env's ``group_map``, else indices).
     """
 
     def __init__(
         self,
-        *,
         collector: BaseCollector,
         losses: Mapping[str, LossModule],
-        num_epochs: int,
-        minibatch_size: int,
-        lr: float = 3e-4,
-        max_grad_norm: float = 0.5,
-        total_frames: int | None = None,
-        target_return: float | None = None,
+        cfg: Config | None = None,
+        *,
         optimizers: Mapping[str, torch.optim.Optimizer | Sequence[torch.optim.Optimizer]] | None = None,
-        lr_schedule: str = "constant",
-        target_kl: float | None = None,
-        entropy_coeff_end: Mapping[str, float | None] | None = None,
-        log_std_end: float | None = None,
-        autocast: bool = False,
-        groups: Sequence[str] | None = None,
         actors: Mapping[str, nn.Module] | None = None,
-        metrics_sink: Callable[[dict[str, Any]], None] | None = None,
-        progress_bar: bool = True,
-        config: Config | None = None,
+        groups: Sequence[str] | None = None,
+        sinks: Callable[[dict[str, Any]], None] | None = None,
         run_dir: str | Path | None = None,
-        checkpoint_every: int = 0,
-        keep_checkpoints: int = 3,
-        max_nonfinite_updates: int = 10,
-        per_agent_metrics: bool = False,
         agent_names: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        self.config = cfg if cfg is not None else Config()
+        self.t = self.config.train
         self.collector = collector
         self.losses = dict(losses)
-        self.num_epochs = num_epochs
-        self.minibatch_size = minibatch_size
-        self.max_grad_norm = max_grad_norm
-        self.total_frames = total_frames
-        self.target_return = target_return
-        optimizers = optimizers if optimizers is not None else {
-            g: adam(loss.parameters(), lr) for g, loss in self.losses.items()
-        }
+        if optimizers is None:
+            optimizers = {g: adam(loss.parameters(), self.config.group_lr(g)) for g, loss in self.losses.items()}
         self.optimizers: dict[str, list[torch.optim.Optimizer]] = {
             g: [o] if isinstance(o, torch.optim.Optimizer) else list(o) for g, o in optimizers.items()
         }
-        self._initial_lrs = {
-            g: [[pg["lr"] for pg in o.param_groups] for o in opts] for g, opts in self.optimizers.items()
-        }
-        if lr_schedule not in ("constant", "linear"):
-            raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {lr_schedule!r}")
-        self.lr_schedule = lr_schedule
-        self.target_kl = target_kl
-        self.entropy_schedule = {
-            g: (float(loss.entropy_coeff), end)
-            for g, loss in self.losses.items()
-            if entropy_coeff_end is not None and entropy_coeff_end.get(g) is not None
-            for end in [entropy_coeff_end[g]]
-        }
-        self.log_std_end = log_std_end
-        self.autocast = autocast
-        self.groups = list(groups) if groups is not None else list(self.losses)
         self.actors = dict(actors) if actors is not None else {
             g: loss.actor_network for g, loss in self.losses.items()
         }
-        self.metrics_sink = metrics_sink
-        self.progress_bar = progress_bar
-        self.config = config
-        self._log_std_start = {g: self._log_std_params(g) for g in self.actors}
-        if log_std_end is not None:
-            for params in self._log_std_start.values():
-                for p, _ in params:
-                    p.requires_grad_(False)  # scheduled, not learned
+        self.groups = list(groups) if groups is not None else list(self.losses)
+        self.metrics_sink = sinks
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.schedules = Schedules(
+            self.t.total_frames, self.optimizers, self.losses, self.actors,
+            lr_schedule=self.t.lr_schedule, log_std_end=self.t.log_std_end,
+            entropy_coeff_end={g: self.config.group_loss(g).entropy_coeff_end for g in self.losses},
+        )
         self.history: list[dict[str, Any]] = []
         self.iteration = 0
         self.frames = 0
         self.wall_time = 0.0
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.checkpoint_every = checkpoint_every
-        self.keep_checkpoints = keep_checkpoints
-        self.max_nonfinite_updates = max_nonfinite_updates
-        self._nonfinite_streak = 0
+        self.guard = NonFiniteGuard(self.t.max_nonfinite_updates)
         self.stopped_by: str | None = None
-        self.per_agent_metrics = per_agent_metrics
         if agent_names is None:
             # Multi-process and Ray collectors keep their envs in the workers.
             env = getattr(collector, "env", None)
@@ -200,102 +124,27 @@ class Trainer:
         # than an episode often finishes none, so its own mean is NaN.
         self.recent_returns = {g: deque(maxlen=RECENT_EPISODES) for g in self.groups}
 
-    # ------------------------------------------------------------------ #
     @classmethod
     def from_config(
         cls, cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None
     ) -> "Trainer":
-        """Build env, actors, critics, losses and collector as ``cfg`` names them.
+        """:func:`~torchrl_mappo.build.build` everything ``cfg`` names, and a trainer over it.
 
-        Every group of the env gets an actor; groups with
-        ``per_group.<g>.policy: random`` act at random and do not learn, the
-        others get a critic, a loss and an optimizer built from ``model`` /
-        ``loss`` / ``train.lr`` with their ``per_group`` overrides applied.
         With ``run_dir``, metrics go to ``run_dir/metrics.csv`` and
         checkpoints to ``run_dir/checkpoints/`` (latest: ``run_dir/checkpoint.pt``).
-        With ``resume`` (a checkpoint's state), the trainer continues it: the
-        collector gets the frames left, and weights, optimizers, counters,
-        RNG and the episodes in flight are restored.
+        With ``resume`` (a checkpoint's state), the trainer continues it:
+        weights, optimizers, counters, RNG and the episodes in flight are restored.
         """
-        from torchrl_mappo.collectors import make_collector
-        from torchrl_mappo.envs import make_env
-        from torchrl_mappo.envs.factory import env_error
-        from torchrl_mappo.loss import make_loss
-        from torchrl_mappo.metrics import CSVMetrics, MetricsSinks, TorchRLLoggerSink
-        from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
+        from torchrl_mappo.build import build
 
-        t = cfg.train
-        if t.num_threads is not None:
-            torch.set_num_threads(t.num_threads)
-        torch.manual_seed(t.seed)
-        env = make_env(cfg.env, seed=t.seed, device=t.device)
-        groups = list(env.group_map)
-        cfg.check_groups(groups)
-        learners = [g for g in groups if cfg.group(g).policy == "learn"]
-        if not learners:
-            raise ConfigError(
-                f"per_group: every group of the env ({', '.join(groups)}) has policy: random, so nothing "
-                "would be trained; let at least one group learn (per_group.<group>.policy: learn)"
-            )
-        actors = {
-            g: make_actor(env, g, cfg.group_model(g)) if g in learners else make_random_actor(env, g)
-            for g in groups
-        }
-        losses = {
-            g: make_loss(actors[g], make_critic(env, g, cfg.group_model(g)), env, g, cfg.group_loss(g))
-            for g in learners
-        }
-        optimizers = {g: make_optimizers(losses[g], cfg.group_lr(g), t) for g in learners}
-        done_frames = resume["frames"] if resume is not None else 0
-        if done_frames >= t.total_frames:
-            raise ConfigError(
-                f"train.total_frames={t.total_frames}: the run already used {done_frames} frames; "
-                f"raise it to continue (e.g. train.total_frames={done_frames + t.total_frames})"
-            )
-        try:  # the collector resets the env: the first time the simulator runs
-            collector = make_collector(
-                cfg, env, TensorDictSequential(*actors.values()), total_frames=t.total_frames - done_frames
-            )
-        except ConfigError:
-            raise
-        except Exception as err:
-            raise env_error(cfg.env, "failed on its first reset", err) from None
-        if cfg.collector.kind != "sync":
-            env.close()  # only its specs were needed: the workers step their own envs
-        sink = None
-        if run_dir is not None:
-            sink = MetricsSinks(
-                CSVMetrics(Path(run_dir) / "metrics.csv", resume_after=resume["iteration"] if resume else None),
-                TorchRLLoggerSink(cfg.run.logger, run_dir, Path(run_dir).name, cfg.run.logger_options),
-            )
-        trainer = cls.from_train_config(
-            t, collector=collector, losses=losses, optimizers=optimizers, groups=groups,
-            actors={g: actors[g] for g in learners}, metrics_sink=sink,
-            progress_bar=cfg.run.progress_bar, config=cfg, per_agent_metrics=cfg.run.per_agent_metrics,
-            entropy_coeff_end={g: cfg.group_loss(g).entropy_coeff_end for g in learners},
-            run_dir=run_dir, checkpoint_every=cfg.run.checkpoint_every,
-            keep_checkpoints=cfg.run.keep_checkpoints, agent_names=dict(env.group_map),
+        p = build(cfg, run_dir=run_dir, resume=resume)
+        trainer = cls(
+            p.collector, p.losses, cfg, optimizers=p.optimizers, actors={g: p.actors[g] for g in p.losses},
+            groups=list(p.actors), sinks=p.sinks, run_dir=run_dir, agent_names=dict(p.env.group_map),
         )
         if resume is not None:
             trainer.load_state_dict(resume)
         return trainer
-
-    @classmethod
-    def from_train_config(cls, t: TrainConfig, **components: Any) -> "Trainer":
-        return cls(
-            num_epochs=t.num_epochs,
-            minibatch_size=t.minibatch_size,
-            lr=t.lr,
-            max_grad_norm=t.max_grad_norm,
-            total_frames=t.total_frames,
-            target_return=t.target_return,
-            lr_schedule=t.lr_schedule,
-            target_kl=t.target_kl,
-            log_std_end=t.log_std_end,
-            autocast=t.autocast,
-            max_nonfinite_updates=t.max_nonfinite_updates,
-            **components,
-        )
 
     # ------------------------------------------------------------------ #
     @staticmethod
@@ -309,29 +158,8 @@ class Trainer:
         return list(wanted)
 
     def compute_advantages(self, batch: TensorDictBase) -> None:
-        """Each group's GAE, written in place as ``(group, "advantage"/"value_target")``.
-
-        Where a group marks live agents (``loss.loss_mask_key``), a dead
-        agent's advantage is set to 0 and its value target to its value: with
-        the loss masked too, steps after death carry nothing.
-        """
-        with torch.no_grad():
-            for group, loss in self.losses.items():
-                if keys.action(group) in loss.critic_network.in_keys:
-                    # A joint-action critic values s_{t+1} with the others' next
-                    # actions: sample them from the current policy.
-                    nxt = batch.get(keys.NEXT)
-                    nxt.set(keys.action(group), self.actors[group](nxt.clone(False)).get(keys.action(group)))
-                loss.value_estimator(
-                    batch,
-                    params=loss.critic_network_params,
-                    target_params=loss.target_critic_network_params,
-                )
-                if isinstance(loss.loss_mask_key, tuple):
-                    tk = loss.tensor_keys
-                    alive = batch.get(loss.loss_mask_key).unsqueeze(-1)
-                    batch.set(tk.advantage, torch.where(alive, batch.get(tk.advantage), 0.0))
-                    batch.set(tk.value_target, torch.where(alive, batch.get(tk.value_target), batch.get(tk.value)))
+        """Each learning group's GAE, in place (see :func:`torchrl_mappo.loss.compute_advantages`)."""
+        compute_advantages(batch, self.losses, self.actors)
 
     def update(self, batch: TensorDictBase) -> dict[str, float]:
         """PPO epochs over ``batch`` (advantages already in it); returns mean loss terms.
@@ -356,12 +184,12 @@ class Trainer:
         # RayCollector's stacked batches carry no device of their own: ask a tensor.
         device_type = (sample.device or next(iter(sample.values(True, True))).device).type
         amp_dtype = torch.bfloat16 if device_type == "cpu" else torch.float16
-        self._last_good = {g: self._snapshot(g) for g in self.losses}
+        self.guard.remember(self.losses, self.optimizers)
         try:
-            for _ in range(self.num_epochs):
+            for _ in range(self.t.num_epochs):
                 epochs += 1
                 epoch_kl, epoch_steps = 0.0, 0
-                for i, idx in enumerate(torch.randperm(n).split(self.minibatch_size)):
+                for i, idx in enumerate(torch.randperm(n).split(self.t.minibatch_size)):
                     for group, loss in self.losses.items():
                         if probes[group]:
                             loss.entropy_bonus = i == 0  # coefficient 0: the term only measures
@@ -375,7 +203,7 @@ class Trainer:
                         if "kl_approx" in values:
                             epoch_kl += values["kl_approx"]
                             epoch_steps += 1
-                if self.target_kl is not None and epoch_steps and epoch_kl / epoch_steps > self.target_kl:
+                if self.t.target_kl is not None and epoch_steps and epoch_kl / epoch_steps > self.t.target_kl:
                     break
         finally:  # the probe never outlives the update
             for group, loss in self.losses.items():
@@ -390,7 +218,7 @@ class Trainer:
     ) -> dict[str, float] | None:
         """One optimizer step of ``group`` on minibatch ``td``: its loss terms, diagnostics and
         gradient norm, or ``None`` when a non-finite loss or gradient made it skip the step."""
-        with torch.autocast(device_type, dtype=amp_dtype, enabled=self.autocast):
+        with torch.autocast(device_type, dtype=amp_dtype, enabled=self.t.autocast):
             out = loss(td)
             total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
         opts = self.optimizers[group]
@@ -400,136 +228,37 @@ class Trainer:
         norms = []
         for opt in opts:
             params = [p for pg in opt.param_groups for p in pg["params"]]
-            norms.append(float(nn.utils.clip_grad_norm_(params, self.max_grad_norm)))
-        bad = self._nonfinite_term(out, total, norms)
+            norms.append(float(nn.utils.clip_grad_norm_(params, self.t.max_grad_norm)))
+        bad = self.guard.first_bad(out, total, norms, LOSS_TERMS)
         if bad is not None:
-            self._skip_update(group, bad, opts)
+            self.guard.skip(group, bad, opts, self.iteration)
             return None
         for opt in opts:
             opt.step()
-        if not self._weights_finite(opts):
-            # A finite gradient can still step the weights to inf (e.g. an
-            # absurd learning rate): go back to this update's start.
-            self._restore(group, self._last_good[group])
-            self._skip_update(group, "weights", opts)
+        if not self.guard.weights_finite(opts):
+            self.guard.rollback(group, loss, opts)
+            self.guard.skip(group, "weights", opts, self.iteration)
             return None
-        self._nonfinite_streak = 0
+        self.guard.passed()
         values = {term: float(out[term].detach().float().mean())
                   for term in (*LOSS_TERMS, *DIAGNOSTICS) if term in out.keys()}
         values["grad_norm"] = sum(x ** 2 for x in norms) ** 0.5
         return values
 
-    @staticmethod
-    def _nonfinite_term(out: TensorDictBase, total: torch.Tensor, norms: list[float]) -> str | None:
-        """The first non-finite loss term (or ``"gradient"``), ``None`` if all is finite."""
-        if torch.isfinite(total).all() and all(math.isfinite(n) for n in norms):
-            return None
-        for term in LOSS_TERMS:
-            if term in out.keys() and not torch.isfinite(out[term]).all():
-                return term
-        return "gradient"
-
-    def _snapshot(self, group: str) -> tuple[list[torch.Tensor], list[dict]]:
-        """A copy of ``group``'s parameters and optimizer states (taken once per update)."""
-        params = [p.detach().clone() for p in self.losses[group].parameters()]
-        return params, [copy.deepcopy(opt.state_dict()) for opt in self.optimizers[group]]
-
-    def _restore(self, group: str, snapshot: tuple[list[torch.Tensor], list[dict]]) -> None:
-        params, opt_states = snapshot
-        with torch.no_grad():
-            for p, saved in zip(self.losses[group].parameters(), params):
-                p.copy_(saved)
-        for opt, saved in zip(self.optimizers[group], opt_states):
-            opt.load_state_dict(copy.deepcopy(saved))
-
-    @staticmethod
-    def _weights_finite(opts: list[torch.optim.Optimizer]) -> bool:
-        params = [p for opt in opts for pg in opt.param_groups for p in pg["params"]]
-        return bool(torch.isfinite(torch.stack(torch._foreach_norm(params, float("inf")))).all())
-
-    def _skip_update(self, group: str, term: str, opts: list) -> None:
-        for opt in opts:
-            opt.zero_grad(set_to_none=True)
-        self._nonfinite_streak += 1
-        warnings.warn(
-            f"iteration {self.iteration + 0}: group {group!r}: non-finite {term}; update skipped "
-            f"({self._nonfinite_streak} in a row, stop at {self.max_nonfinite_updates})",
-            RuntimeWarning, stacklevel=2,
-        )
-        if self._nonfinite_streak >= self.max_nonfinite_updates:
-            raise NonFiniteLossError(
-                f"{self._nonfinite_streak} consecutive updates with a non-finite {term} "
-                f"(group {group!r}, iteration {self.iteration}); training stopped with the last finite weights"
-            )
-
-    # ------------------------------------------------------------------ #
-    # Schedules: a fraction of the frame budget -> lr, entropy coeff, log-std
-    # ------------------------------------------------------------------ #
-    def _log_std_params(self, group: str) -> list[tuple[torch.nn.Parameter, float]]:
-        from tensordict.nn import AddStateIndependentNormalScale
-
-        actor = self.actors[group]
-        return [
-            (m.state_independent_scale, float(m.state_independent_scale.detach().mean()))
-            for m in actor.modules() if isinstance(m, AddStateIndependentNormalScale)
-        ]
-
     def apply_schedules(self) -> dict[str, float]:
-        """Set this iteration's scheduled values from the fraction of frames used."""
-        if not self.total_frames:
-            return {}
-        progress = min(1.0, self.frames / self.total_frames)
-        out: dict[str, float] = {}
-        if self.lr_schedule == "linear":
-            for g, opts in self.optimizers.items():
-                for opt, lrs in zip(opts, self._initial_lrs[g]):
-                    for pg, lr0 in zip(opt.param_groups, lrs):
-                        pg["lr"] = lr0 * (1.0 - progress)
-                out[f"{g}/lr"] = opts[0].param_groups[0]["lr"]
-        for g, (start, end) in self.entropy_schedule.items():
-            value = start + (end - start) * progress
-            self.losses[g].entropy_coeff.fill_(value)
-            out[f"{g}/entropy_coeff"] = value
-        if self.log_std_end is not None:
-            for g, params in self._log_std_start.items():
-                for p, start in params:
-                    value = start + (self.log_std_end - start) * progress
-                    with torch.no_grad():
-                        p.fill_(value)
-                    out[f"{g}/log_std"] = value
-        return out
+        """Set the scheduled values (lr, entropy coefficient, log-std) for the frames used so far."""
+        return self.schedules.apply(self.frames)
 
     def batch_metrics(self, batch: TensorDictBase) -> dict[str, float]:
         """Episode returns (every group) and critic quality (learning groups) of a batch."""
-        out: dict[str, float] = {}
-        alive = survivors(batch, self.groups)
-        for group in self.groups:
-            returns = episode_returns(batch, group)
-            self.recent_returns[group].extend(returns.mean(-1).tolist())
-            out[f"{group}/episode_return"] = float(returns.mean()) if returns.numel() else float("nan")
-            out[f"{group}/episodes"] = returns.shape[0]
-            if self.per_agent_metrics:
-                names = self.agent_names.get(group) or list(range(returns.shape[-1]))
-                for i, agent in enumerate(names):
-                    out[f"{group}/{agent}/episode_return"] = (
-                        float(returns[:, i].mean()) if returns.numel() else float("nan"))
-            if group in alive:
-                n = alive[group]
-                out[f"{group}/survivors"] = float(n.float().mean()) if n.numel() else float("nan")
-            loss = self.losses.get(group)
-            if loss is not None:
-                pred, target = batch.get(loss.tensor_keys.value), batch.get(loss.tensor_keys.value_target)
-                if isinstance(loss.loss_mask_key, tuple):
-                    alive_now = batch.get(loss.loss_mask_key)
-                    pred, target = pred[alive_now], target[alive_now]
-                out[f"{group}/explained_variance"] = explained_variance(pred, target)
-        return out
+        return batch_metrics(batch, self.groups, self.losses, per_agent=self.config.run.per_agent_metrics,
+                             agent_names=self.agent_names, recent=self.recent_returns)
 
     def _reached_target(self, metrics: Mapping[str, float]) -> bool:
-        if self.target_return is None or not self.losses:
+        if self.t.target_return is None or not self.losses:
             return False
         values = [metrics[f"{g}/episode_return"] for g in self.losses]
-        return all(not math.isnan(v) and v >= self.target_return for v in values)
+        return all(not math.isnan(v) and v >= self.t.target_return for v in values)
 
     # ------------------------------------------------------------------ #
     def train(self) -> list[dict[str, Any]]:
@@ -541,10 +270,10 @@ class Trainer:
         :attr:`history`).
         """
         bar = None
-        if self.progress_bar:
+        if self.config.run.progress_bar:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=self.total_frames, initial=self.frames, unit="frames",
+            bar = tqdm(total=self.t.total_frames, initial=self.frames, unit="frames",
                        dynamic_ncols=True, leave=True)
         previous = self._install_signal_handlers()
         start = time.perf_counter() - self.wall_time
@@ -574,10 +303,10 @@ class Trainer:
                 if bar is not None:
                     bar.update(frames)
                     bar.set_postfix(self._postfix(metrics), refresh=False)
-                last = reached or self.stopped_by is not None or self.frames >= (self.total_frames or 0)
+                last = reached or self.stopped_by is not None or self.frames >= (self.t.total_frames or 0)
                 # Always after the first iteration too: a run killed early can then be resumed.
                 if self.run_dir is not None and (last or self.iteration == 1 or (
-                    self.checkpoint_every and self.iteration % self.checkpoint_every == 0)):
+                    self.config.run.checkpoint_every and self.iteration % self.config.run.checkpoint_every == 0)):
                     self.checkpoint()
                 t_prev = time.perf_counter()
                 if reached or self.stopped_by is not None:
@@ -645,7 +374,7 @@ class Trainer:
             "actors": {g: a.state_dict() for g, a in self.actors.items()},
             "losses": {g: loss.state_dict() for g, loss in self.losses.items()},
             "optimizers": {g: [o.state_dict() for o in opts] for g, opts in self.optimizers.items()},
-            "nonfinite_streak": self._nonfinite_streak,
+            "nonfinite_streak": self.guard.streak,
             "recent_returns": {g: list(r) for g, r in self.recent_returns.items()},
             "rng": ckpt.rng_state(),
             # Multi-process and Ray collectors keep the episodes in flight in
@@ -676,7 +405,7 @@ class Trainer:
                 opt.load_state_dict(saved)
         self.iteration, self.frames = state["iteration"], state["frames"]
         self.wall_time = state.get("wall_time", 0.0)
-        self._nonfinite_streak = state.get("nonfinite_streak", 0)
+        self.guard.streak = state.get("nonfinite_streak", 0)
         for g, values in state.get("recent_returns", {}).items():
             if g in self.recent_returns:
                 self.recent_returns[g].extend(values)
@@ -696,4 +425,4 @@ class Trainer:
         """Write a checkpoint in the run directory (never with non-finite weights)."""
         from torchrl_mappo import checkpoint as ckpt
 
-        return ckpt.write(self.state_dict(), Path(self.run_dir), self.keep_checkpoints)
+        return ckpt.write(self.state_dict(), Path(self.run_dir), self.config.run.keep_checkpoints)

@@ -1,0 +1,135 @@
+"""``build``: every component of a run, from its config, as plain TorchRL objects.
+
+The wiring in one place, in the order data flows: seed -> env -> one actor
+per group (random for ``policy: random`` groups) -> a critic and a loss per
+learning group -> optimizers -> collector -> metrics sinks. The CLI,
+:meth:`Trainer.from_config <torchrl_mappo.Trainer.from_config>`, the
+ablation runner and the benchmarks all build through here; take the pieces
+into your own loop if you prefer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from tensordict.nn import TensorDictModuleBase, TensorDictSequential
+from torchrl.collectors import BaseCollector
+from torchrl.envs import EnvBase
+from torchrl.objectives import LossModule
+
+from torchrl_mappo.config import Config, ConfigError, TrainConfig
+
+__all__ = ["Pipeline", "adam", "build", "make_optimizers"]
+
+
+@dataclass
+class Pipeline:
+    """What :func:`build` makes.
+
+    ``env`` is the env built in this process (the ``sync`` collector steps it;
+    with worker processes it only lent its specs and is closed). ``actors``
+    holds every group's actor, ``losses`` and ``optimizers`` the learning
+    groups'. ``sinks`` receive each iteration's metrics row (``None``
+    without a run directory).
+    """
+
+    env: EnvBase
+    actors: dict[str, TensorDictModuleBase]
+    losses: dict[str, LossModule]
+    optimizers: dict[str, list[torch.optim.Optimizer]]
+    collector: BaseCollector
+    sinks: Any = None
+
+
+def adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam with torch's fused kernel (CPU and CUDA: one call per step), else the foreach one."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except RuntimeError:  # a device without fused Adam
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+def make_optimizers(loss: LossModule, lr: float, t: TrainConfig) -> list[torch.optim.Optimizer]:
+    """Adam on the whole loss, or (``t.separate_optimizers``) one for the actor, one for the critic."""
+    if not t.separate_optimizers:
+        return [adam(loss.parameters(), lr)]
+    actor = list(loss.actor_network.parameters())
+    critic = list(loss.critic_network.parameters())
+    critic_lr = lr if t.critic_lr is None else t.critic_lr
+    return [adam(actor, lr), adam(critic, critic_lr)]
+
+
+def _make_sinks(cfg: Config, run_dir: str | Path, resume: Mapping[str, Any] | None):
+    from torchrl_mappo.metrics import CSVMetrics, MetricsSinks, TorchRLLoggerSink
+
+    return MetricsSinks(
+        CSVMetrics(Path(run_dir) / "metrics.csv", resume_after=resume["iteration"] if resume else None),
+        TorchRLLoggerSink(cfg.run.logger, run_dir, Path(run_dir).name, cfg.run.logger_options),
+    )
+
+
+def build(
+    cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None
+) -> Pipeline:
+    """Every component ``cfg`` names.
+
+    Every group of the env gets an actor; groups with ``per_group.<g>.policy:
+    random`` act at random and do not learn, the others get a critic, a loss
+    and optimizers built from ``model`` / ``loss`` / ``train.lr`` with their
+    ``per_group`` overrides applied. With ``resume`` (a checkpoint's state)
+    the collector gets only the frames left. With ``run_dir``, the sinks
+    write ``run_dir/metrics.csv`` and the ``run.logger``.
+
+    Raises:
+        ConfigError: a setting the env rejects, no learning group, a budget
+            already spent, an env that fails on its first reset.
+    """
+    from torchrl_mappo.collectors import make_collector
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.envs.factory import env_error
+    from torchrl_mappo.loss import make_loss
+    from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
+
+    t = cfg.train
+    if t.num_threads is not None:
+        torch.set_num_threads(t.num_threads)
+    torch.manual_seed(t.seed)
+    env = make_env(cfg.env, seed=t.seed, device=t.device)
+    groups = list(env.group_map)
+    cfg.check_groups(groups)
+    learners = [g for g in groups if cfg.group(g).policy == "learn"]
+    if not learners:
+        raise ConfigError(
+            f"per_group: every group of the env ({', '.join(groups)}) has policy: random, so nothing "
+            "would be trained; let at least one group learn (per_group.<group>.policy: learn)"
+        )
+    actors = {
+        g: make_actor(env, g, cfg.group_model(g)) if g in learners else make_random_actor(env, g)
+        for g in groups
+    }
+    losses = {
+        g: make_loss(actors[g], make_critic(env, g, cfg.group_model(g)), env, g, cfg.group_loss(g))
+        for g in learners
+    }
+    optimizers = {g: make_optimizers(losses[g], cfg.group_lr(g), t) for g in learners}
+    done_frames = resume["frames"] if resume is not None else 0
+    if done_frames >= t.total_frames:
+        raise ConfigError(
+            f"train.total_frames={t.total_frames}: the run already used {done_frames} frames; "
+            f"raise it to continue (e.g. train.total_frames={done_frames + t.total_frames})"
+        )
+    try:  # the collector resets the env: the first time the simulator runs
+        collector = make_collector(
+            cfg, env, TensorDictSequential(*actors.values()), total_frames=t.total_frames - done_frames
+        )
+    except ConfigError:
+        raise
+    except Exception as err:
+        raise env_error(cfg.env, "failed on its first reset", err) from None
+    if cfg.collector.kind != "sync":
+        env.close()  # only its specs were needed: the workers step their own envs
+    sinks = _make_sinks(cfg, run_dir, resume) if run_dir is not None else None
+    return Pipeline(env, actors, losses, optimizers, collector, sinks)
