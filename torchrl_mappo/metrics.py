@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import deque
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -56,6 +57,35 @@ def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
     return float(1.0 - (target - pred).var(correction=0) / var)
 
 
+class RecentReturns:
+    """Each group's last ``n`` finished episode returns: what the progress bar and the final
+    line show (a batch shorter than an episode often finishes none, so its own mean is NaN)."""
+
+    def __init__(self, groups: Sequence[str], n: int = 100) -> None:
+        self.groups = list(groups)
+        self.values = {g: deque(maxlen=n) for g in self.groups}
+
+    def extend(self, group: str, returns: Sequence[float]) -> None:
+        self.values[group].extend(returns)
+
+    def mean(self, group: str) -> str:
+        recent = self.values[group]
+        return f"{sum(recent) / len(recent):.3f}" if recent else "no episode finished yet"
+
+    def summary(self) -> str:
+        n = max((len(r) for r in self.values.values()), default=0)
+        parts = ", ".join(f"{g}={self.mean(g)}" for g in self.groups)
+        return f"mean return of the last {n} episodes: {parts}" if n else "no episode finished yet"
+
+    def state_dict(self) -> dict[str, list[float]]:
+        return {g: list(r) for g, r in self.values.items()}
+
+    def load_state_dict(self, state: Mapping[str, Sequence[float]]) -> None:
+        for g, values in state.items():
+            if g in self.values:
+                self.values[g].extend(values)
+
+
 def batch_metrics(
     batch: TensorDictBase,
     groups: Sequence[str],
@@ -63,21 +93,21 @@ def batch_metrics(
     *,
     per_agent: bool = False,
     agent_names: Mapping[str, Sequence[str]] | None = None,
-    recent: Mapping[str, Any] | None = None,
+    recent: RecentReturns | None = None,
 ) -> dict[str, float]:
     """One metrics row of a batch: episode returns (every group), survivors (masked groups),
     critic quality (groups in ``losses``, after GAE ran).
 
     ``per_agent`` adds ``<group>/<agent>/episode_return`` (names from
-    ``agent_names``, else indices). ``recent``: ``{group: deque}`` extended
-    with each finished episode's return (mean over the group's agents).
+    ``agent_names``, else indices). ``recent`` gets each finished episode's
+    return (mean over the group's agents).
     """
     out: dict[str, float] = {}
     alive = survivors(batch, groups)
     for group in groups:
         returns = episode_returns(batch, group)
         if recent is not None:
-            recent[group].extend(returns.mean(-1).tolist())
+            recent.extend(group, returns.mean(-1).tolist())
         out[f"{group}/episode_return"] = float(returns.mean()) if returns.numel() else float("nan")
         out[f"{group}/episodes"] = returns.shape[0]
         if per_agent:

@@ -319,7 +319,7 @@ def _final_line(trainer, run_dir: Path) -> str:
         return "nothing to do"
     last = trainer.history[-1]
     return (f"done: {last['frames']} frames in {last['wall_time']:.1f} s; "
-            f"{trainer.recent_returns_text()}; metrics: {run_dir / 'metrics.csv'}; checkpoint: {ckpt}")
+            f"{trainer.recent.summary()}; metrics: {run_dir / 'metrics.csv'}; checkpoint: {ckpt}")
 
 
 class _Tee:

@@ -21,7 +21,6 @@ import math
 import signal
 import threading
 import time
-from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -37,11 +36,10 @@ from torchrl_mappo.config import Config, ConfigError, config_to_dict
 from torchrl_mappo.envs import snapshot
 from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError  # noqa: F401 (re-exported)
 from torchrl_mappo.loss import compute_advantages
-from torchrl_mappo.metrics import batch_metrics
+from torchrl_mappo.metrics import RecentReturns, batch_metrics
 from torchrl_mappo.schedules import Schedules
 
 
-RECENT_EPISODES = 100
 LOSS_TERMS = ("loss_objective", "loss_critic", "loss_entropy")
 DIAGNOSTICS = ("entropy", "kl_approx", "clip_fraction")
 
@@ -120,9 +118,7 @@ class Trainer:
             agent_names = dict(env.group_map) if env is not None else {}
         self.agent_names = {g: list(names) for g, names in agent_names.items()}
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
-        # The last RECENT_EPISODES finished episodes per group: a batch shorter
-        # than an episode often finishes none, so its own mean is NaN.
-        self.recent_returns = {g: deque(maxlen=RECENT_EPISODES) for g in self.groups}
+        self.recent = RecentReturns(self.groups)
 
     @classmethod
     def from_config(
@@ -252,7 +248,7 @@ class Trainer:
     def batch_metrics(self, batch: TensorDictBase) -> dict[str, float]:
         """Episode returns (every group) and critic quality (learning groups) of a batch."""
         return batch_metrics(batch, self.groups, self.losses, per_agent=self.config.run.per_agent_metrics,
-                             agent_names=self.agent_names, recent=self.recent_returns)
+                             agent_names=self.agent_names, recent=self.recent)
 
     def _reached_target(self, metrics: Mapping[str, float]) -> bool:
         if self.t.target_return is None or not self.losses:
@@ -269,44 +265,21 @@ class Trainer:
         names the signal. Returns the per-iteration metrics (also kept in
         :attr:`history`).
         """
-        bar = None
-        if self.config.run.progress_bar:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=self.t.total_frames, initial=self.frames, unit="frames",
-                       dynamic_ncols=True, leave=True)
+        bar = self._progress_bar()
         previous = self._install_signal_handlers()
         start = time.perf_counter() - self.wall_time
         t_prev = time.perf_counter()
         try:
             for batch in self.collector:
                 t_collected = time.perf_counter()
-                frames = batch.numel()
-                self.frames += frames
-                self.iteration += 1
-                self.compute_advantages(batch)
-                metrics: dict[str, Any] = {"iteration": self.iteration, "frames": self.frames}
-                metrics.update(self.batch_metrics(batch))
-                reached = self._reached_target(metrics)
-                if not reached:
-                    metrics.update(self.apply_schedules())
-                    metrics.update(self.update(batch))
-                    self.collector.update_policy_weights_()
+                metrics, reached = self.iterate(batch)
                 now = time.perf_counter()
-                metrics["collect_time"] = t_collected - t_prev
-                metrics["train_time"] = now - t_collected
-                metrics["fps"] = frames / (now - t_prev)
-                metrics["wall_time"] = self.wall_time = now - start
-                self.history.append(metrics)
-                if self.metrics_sink is not None:
-                    self.metrics_sink(metrics)
-                if bar is not None:
-                    bar.update(frames)
-                    bar.set_postfix(self._postfix(metrics), refresh=False)
-                last = reached or self.stopped_by is not None or self.frames >= (self.t.total_frames or 0)
-                # Always after the first iteration too: a run killed early can then be resumed.
-                if self.run_dir is not None and (last or self.iteration == 1 or (
-                    self.config.run.checkpoint_every and self.iteration % self.config.run.checkpoint_every == 0)):
+                frames = batch.numel()
+                metrics.update(collect_time=t_collected - t_prev, train_time=now - t_collected,
+                               fps=frames / (now - t_prev), wall_time=now - start)
+                self.wall_time = metrics["wall_time"]
+                self._record(metrics, bar, frames)
+                if self.run_dir is not None and self._checkpoint_due(reached):
                     self.checkpoint()
                 t_prev = time.perf_counter()
                 if reached or self.stopped_by is not None:
@@ -323,6 +296,43 @@ class Trainer:
                 self.metrics_sink.close()
             self.collector.shutdown()
         return self.history
+
+    def iterate(self, batch: TensorDictBase) -> tuple[dict[str, Any], bool]:
+        """One iteration on a collected batch: GAE, the batch's metrics and, unless the target
+        return is reached, the update. Returns the metrics row and whether the target was reached."""
+        self.frames += batch.numel()
+        self.iteration += 1
+        self.compute_advantages(batch)
+        metrics: dict[str, Any] = {"iteration": self.iteration, "frames": self.frames}
+        metrics.update(self.batch_metrics(batch))
+        reached = self._reached_target(metrics)
+        if not reached:
+            metrics.update(self.apply_schedules())
+            metrics.update(self.update(batch))
+            self.collector.update_policy_weights_()
+        return metrics, reached
+
+    def _record(self, metrics: dict[str, Any], bar, frames: int) -> None:
+        self.history.append(metrics)
+        if self.metrics_sink is not None:
+            self.metrics_sink(metrics)
+        if bar is not None:
+            bar.update(frames)
+            bar.set_postfix(self._postfix(metrics), refresh=False)
+
+    def _checkpoint_due(self, reached: bool) -> bool:
+        """At the end, after the first iteration (a run killed early can then resume), every
+        ``run.checkpoint_every`` iterations."""
+        every = self.config.run.checkpoint_every
+        last = reached or self.stopped_by is not None or self.frames >= (self.t.total_frames or 0)
+        return last or self.iteration == 1 or bool(every and self.iteration % every == 0)
+
+    def _progress_bar(self):
+        if not self.config.run.progress_bar:
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.t.total_frames, initial=self.frames, unit="frames", dynamic_ncols=True, leave=True)
 
     def _install_signal_handlers(self) -> dict:
         if threading.current_thread() is not threading.main_thread():
@@ -341,18 +351,8 @@ class Trainer:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
-    def _recent_mean(self, group: str) -> str:
-        recent = self.recent_returns[group]
-        return f"{sum(recent) / len(recent):.3f}" if recent else "no episode finished yet"
-
-    def recent_returns_text(self) -> str:
-        """Mean return of each group's last finished episodes (up to ``RECENT_EPISODES``)."""
-        n = max(len(r) for r in self.recent_returns.values()) if self.recent_returns else 0
-        parts = ", ".join(f"{g}={self._recent_mean(g)}" for g in self.groups)
-        return f"mean return of the last {n} episodes: {parts}" if n else "no episode finished yet"
-
     def _postfix(self, metrics: Mapping[str, Any]) -> dict[str, str]:
-        post = {f"{g}_return": self._recent_mean(g) for g in self.groups}
+        post = {f"{g}_return": self.recent.mean(g) for g in self.groups}
         post["fps"] = f"{metrics['fps']:.0f}"
         return post
 
@@ -375,7 +375,7 @@ class Trainer:
             "losses": {g: loss.state_dict() for g, loss in self.losses.items()},
             "optimizers": {g: [o.state_dict() for o in opts] for g, opts in self.optimizers.items()},
             "nonfinite_streak": self.guard.streak,
-            "recent_returns": {g: list(r) for g, r in self.recent_returns.items()},
+            "recent_returns": self.recent.state_dict(),
             "rng": ckpt.rng_state(),
             # Multi-process and Ray collectors keep the episodes in flight in
             # their workers, out of reach: None, and a resume restarts them.
@@ -406,9 +406,7 @@ class Trainer:
         self.iteration, self.frames = state["iteration"], state["frames"]
         self.wall_time = state.get("wall_time", 0.0)
         self.guard.streak = state.get("nonfinite_streak", 0)
-        for g, values in state.get("recent_returns", {}).items():
-            if g in self.recent_returns:
-                self.recent_returns[g].extend(values)
+        self.recent.load_state_dict(state.get("recent_returns", {}))
         carrier = state.get("carrier")
         if carrier is not None and snapshot.carrier(self.collector) is not None:
             snapshot.check_carrier(self.collector, carrier)
