@@ -1,0 +1,50 @@
+"""guard.py: non-finite losses, gradients and weights never reach the model."""
+import pytest
+import torch
+from tensordict import TensorDict
+from torch import nn
+
+from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError
+
+TERMS = ("loss_objective", "loss_critic")
+
+
+def test_first_bad_names_the_term_or_the_gradient():
+    ok = TensorDict({"loss_objective": torch.tensor(1.0), "loss_critic": torch.tensor(2.0)})
+    assert NonFiniteGuard.first_bad(ok, torch.tensor(3.0), [1.0], TERMS) is None
+    bad = ok.clone().set("loss_critic", torch.tensor(float("nan")))
+    assert NonFiniteGuard.first_bad(bad, torch.tensor(float("nan")), [1.0], TERMS) == "loss_critic"
+    assert NonFiniteGuard.first_bad(ok, torch.tensor(3.0), [float("inf")], TERMS) == "gradient"
+
+
+def test_a_rollback_restores_weights_and_optimizer_state():
+    net = nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    net(torch.ones(1, 3)).sum().backward()
+    opt.step()  # some Adam state to restore
+    guard = NonFiniteGuard(3)
+    guard.remember({"g": net}, {"g": [opt]})
+    before = [p.detach().clone() for p in net.parameters()]
+    steps = opt.state_dict()["state"][0]["step"].clone()
+    net(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    with torch.no_grad():
+        net.weight.fill_(float("inf"))
+    assert not NonFiniteGuard.weights_finite([opt])
+    guard.rollback("g", net, [opt])
+    assert NonFiniteGuard.weights_finite([opt])
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+    assert torch.equal(opt.state_dict()["state"][0]["step"], steps)
+
+
+def test_skips_in_a_row_stop_and_a_good_step_resets_the_count():
+    net = nn.Linear(2, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    guard = NonFiniteGuard(2)
+    with pytest.warns(RuntimeWarning, match="non-finite loss_critic; update skipped \\(1 in a row, stop at 2\\)"):
+        guard.skip("g", "loss_critic", [opt], iteration=4)
+    guard.passed()
+    with pytest.warns(RuntimeWarning):
+        guard.skip("g", "gradient", [opt], iteration=5)
+    with pytest.warns(RuntimeWarning), pytest.raises(NonFiniteLossError, match="2 consecutive updates"):
+        guard.skip("g", "gradient", [opt], iteration=5)
