@@ -26,8 +26,9 @@ from torchrl.envs import EnvBase, RewardSum, SerialEnv, TransformedEnv
 from torchrl.envs.utils import MarlGroupMapType
 
 from torchrl_mappo import keys
-from torchrl_mappo.config import ConfigError, EnvConfig, reward_sharing_modes
+from torchrl_mappo.config import EnvConfig
 from torchrl_mappo.envs.transforms import RewardSharing
+from torchrl_mappo.errors import ConfigError
 
 _PRESETS = {
     "per_agent": MarlGroupMapType.ONE_GROUP_PER_AGENT,
@@ -35,8 +36,13 @@ _PRESETS = {
 }
 
 
-def _check_group_map(group_map: Any, agents: list[str], obs_shapes: dict[str, tuple]) -> Any:
-    """Validate ``env.group_map`` against the env's agents; return what the wrapper takes."""
+def _resolve_group_map(group_map: Any, agents: list[str], obs_shapes: dict[str, tuple]) -> Any:
+    """``env.group_map`` against the env's agents; return what the wrapper takes.
+
+    What needs no env (presets, team names, one team per agent) was checked
+    with the config (:meth:`EnvConfig.check`); here: agents the env has, none
+    left out, equal observation shapes within a group.
+    """
     if group_map is None:
         return None
     if isinstance(group_map, str):
@@ -105,7 +111,7 @@ def _make_vmas(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     agents = [a.name for a in sim.agents]
     obs_shapes = {a.name: tuple(sim.observation_space[i].shape) for i, a in enumerate(sim.agents)}
-    group_map = _check_group_map(cfg.group_map, agents, obs_shapes)
+    group_map = _resolve_group_map(cfg.group_map, agents, obs_shapes)
     return VmasWrapper(sim, group_map=group_map, device=device)
 
 
@@ -143,7 +149,7 @@ def _make_pettingzoo(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     )
     agents = list(probe.possible_agents)
     obs_shapes = {a: tuple(probe.observation_space(a).shape) for a in agents}
-    group_map = _check_group_map(cfg.group_map, agents, obs_shapes)
+    group_map = _resolve_group_map(cfg.group_map, agents, obs_shapes)
     probe.close()
 
     def make_one() -> EnvBase:
@@ -206,7 +212,7 @@ def _make_magent(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     probe = _parallel_env_checked(battle_v4.parallel_env, cfg, max_cycles=cfg.max_steps)
     agents = list(probe.possible_agents)
     obs_shapes = {a: tuple(probe.observation_space(a).shape) for a in agents}
-    group_map = _check_group_map(cfg.group_map, agents, obs_shapes)
+    group_map = _resolve_group_map(cfg.group_map, agents, obs_shapes)
 
     def make_one() -> EnvBase:
         raw = fix_magent_reset(battle_v4.parallel_env(max_cycles=cfg.max_steps, **cfg.scenario_kwargs))
@@ -254,8 +260,9 @@ def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu"
 
     Raises:
         ConfigError: unknown family, scenario kwargs the scenario rejects,
-            a ``group_map`` naming unknown agents, leaving agents out,
-            putting one in two teams or stacking agents of different shapes.
+            a ``group_map`` naming unknown agents, leaving agents out or
+            stacking agents of different shapes, ``reward_sharing`` naming
+            a group the env does not have.
     """
     try:
         factory = _FAMILIES[cfg_env.family]
@@ -276,11 +283,7 @@ def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu"
             f"env {cfg_env.family}/{cfg_env.scenario}: no agents{f' in group(s) {empty}' if empty else ''}; "
             "check env.scenario_kwargs (e.g. n_agents >= 1) and env.group_map"
         )
-    for group in cfg_env.reward_sharing:
-        if group not in groups:
-            raise ConfigError(
-                f"env.reward_sharing.{group}: the env has no group {group!r} (its groups: {', '.join(groups)})"
-            )
+    cfg_env.check_groups(groups)
     reward_keys = [keys.reward(g) for g in groups]
     missing = [k for k in reward_keys if k not in base.reward_keys]
     if missing:
@@ -293,5 +296,5 @@ def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu"
         RewardSum(in_keys=reward_keys, out_keys=[keys.episode_reward(g) for g in groups]),
     )
     if cfg_env.reward_sharing:
-        env.append_transform(RewardSharing(reward_sharing_modes(cfg_env.reward_sharing)))
+        env.append_transform(RewardSharing(cfg_env.reward_shares()))
     return env

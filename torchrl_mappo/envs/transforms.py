@@ -8,7 +8,7 @@ from tensordict import TensorDictBase
 from torchrl.envs import Transform
 
 from torchrl_mappo import keys
-from torchrl_mappo.config import REWARD_SHARING_MODES
+from torchrl_mappo.config import RewardShare
 
 
 class RewardSharing(Transform):
@@ -27,29 +27,21 @@ class RewardSharing(Transform):
     agents keep their own reward.
 
     Args:
-        modes: ``{group: mode}`` or ``{group: (mode, weight)}``; groups left
-            out are unchanged.
+        modes: ``{group: RewardShare}`` (what :meth:`EnvConfig.reward_shares`
+            gives), or for short ``{group: mode}`` / ``{group: (mode, weight)}``,
+            read by the same parser as the config (:meth:`RewardShare.parse`,
+            whose ``ConfigError`` is a ``ValueError``); groups left out are
+            unchanged.
 
     Example:
         >>> env = TransformedEnv(base, RewardSharing({"agents": ("mixed", 0.5)}))
     """
 
-    def __init__(self, modes: Mapping[str, str | tuple[str, float]]):
-        self.modes: dict[str, tuple[str, float]] = {}
-        for group, spec in modes.items():
-            mode, weight = (spec, 1.0) if isinstance(spec, str) else spec
-            if mode not in REWARD_SHARING_MODES:
-                raise ValueError(
-                    f"reward sharing mode for group {group!r} is {mode!r}; use one of {REWARD_SHARING_MODES}"
-                )
-            if mode == "shared":
-                weight = 1.0
-            elif mode == "individual":
-                weight = 0.0
-            if not 0.0 <= weight <= 1.0:
-                raise ValueError(f"reward sharing weight for group {group!r} must be in [0, 1], got {weight}")
-            self.modes[group] = (mode, float(weight))
-        reward_keys = [keys.reward(g) for g in self.modes]
+    def __init__(self, modes: Mapping[str, RewardShare | str | tuple[str, float]]):
+        self.shares = {
+            group: RewardShare.parse(spec, f"reward sharing for group {group!r}") for group, spec in modes.items()
+        }
+        reward_keys = [keys.reward(g) for g in self.shares]
         super().__init__(in_keys=reward_keys, out_keys=reward_keys)
 
     @staticmethod
@@ -65,10 +57,10 @@ class RewardSharing(Transform):
         return torch.where(mask.bool(), weight * mean + (1.0 - weight) * reward, reward)
 
     def _call(self, next_tensordict: TensorDictBase) -> TensorDictBase:
-        for group, (_, weight) in self.modes.items():
+        for group, share in self.shares.items():
             reward = next_tensordict.get(keys.reward(group))
             mask = next_tensordict.get(keys.mask(group), None)
-            next_tensordict.set(keys.reward(group), self.share(reward, weight, mask))
+            next_tensordict.set(keys.reward(group), self.share(reward, share.weight, mask))
         return next_tensordict
 
     def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
