@@ -234,6 +234,59 @@ def test_schedules_follow_the_frame_budget():
     trainer.collector.shutdown()
 
 
+def scheduled_updates(**overrides):
+    """Train 4 batches of 80 frames; per update: the lr, entropy coeff and log-std it used,
+    and the log-std the batch was collected with."""
+    cfg = small_cfg(train={"total_frames": 320, "num_epochs": 1, **overrides.pop("train", {})}, **overrides)
+    trainer = Trainer.from_config(cfg)
+    seen, update = [], trainer.update
+
+    def spy(batch):
+        seen.append({
+            "lr": trainer.optimizers[G][0].param_groups[0]["lr"],
+            "entropy_coeff": float(trainer.losses[G].entropy_coeff),
+            "log_std": float(trainer._log_std_params(G)[0][0].detach().mean()),
+            "collected_log_std": float(batch[keys.scale(G)].log().mean()),
+        })
+        return update(batch)
+
+    trainer.update = spy
+    history = trainer.train()
+    return seen, history
+
+
+def test_linear_schedules_start_at_full_value_and_never_train_at_zero():
+    """Batch k of K trains at lr * (1 - k/K): the first at the full rate, the last at lr/K (issue 19)."""
+    seen, history = scheduled_updates(train={"lr_schedule": "linear", "lr": 1e-3},
+                                      loss={"entropy_coeff": 0.02, "entropy_coeff_end": 0.0})
+    assert [s["lr"] for s in seen] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    assert [s["entropy_coeff"] for s in seen] == pytest.approx([0.02, 0.015, 0.01, 0.005])
+    # The metrics report the values each update used.
+    assert [h[f"{G}/lr"] for h in history] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    assert [h[f"{G}/entropy_coeff"] for h in history] == pytest.approx([0.02, 0.015, 0.01, 0.005])
+
+
+def test_log_std_schedule_trains_a_batch_with_the_log_std_that_collected_it():
+    """Moving the log-std between collection and update starts PPO's ratio far from 1 (issue 19)."""
+    seen, history = scheduled_updates(train={"log_std_end": -1.0})
+    assert [s["log_std"] for s in seen] == pytest.approx([0.0, -0.25, -0.5, -0.75])
+    assert [s["collected_log_std"] for s in seen] == pytest.approx([s["log_std"] for s in seen], abs=1e-6)
+    assert [h[f"{G}/log_std"] for h in history] == pytest.approx([0.0, -0.25, -0.5, -0.75])
+
+
+def test_resumed_scheduled_run_equals_an_uninterrupted_one(tmp_path):
+    """Schedules are recomputed from the frames done: resuming at iteration 2 of 4 changes nothing."""
+    cfg = small_cfg(train={"total_frames": 320, "num_epochs": 1, "lr_schedule": "linear", "log_std_end": -1.0},
+                    loss={"entropy_coeff_end": 0.0}, run={"checkpoint_every": 1, "keep_checkpoints": 4})
+    timing = {"collect_time", "train_time", "fps", "wall_time"}
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]
+    whole = strip(Trainer.from_config(cfg, run_dir=tmp_path).train())
+    state = torch.load(tmp_path / "checkpoints" / "iter_000002.pt", weights_only=False)
+    resumed = Trainer.from_config(cfg, resume=state)
+    assert resumed.optimizers[G][0].param_groups[0]["lr"] == pytest.approx(3e-4 * 0.5)
+    assert strip(resumed.train()) == whole[2:]
+
+
 def test_target_kl_stops_after_the_first_epoch():
     tiny = trainer_with(target_kl=1e-12, num_epochs=4)
     batch = next(iter(tiny.collector))

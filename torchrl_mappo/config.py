@@ -142,7 +142,7 @@ class TrainConfig:
     ``separate_optimizers``: one Adam for the actor and one for the critic
     (each clipped to ``max_grad_norm`` on its own); ``critic_lr`` the
     critic's learning rate (``null``: ``lr``). ``lr_schedule``: ``constant``
-    or ``linear`` (annealed to 0 over ``total_frames``). ``target_kl``: stop
+    or ``linear`` (batch k of K trains at ``lr * (1 - k/K)``). ``target_kl``: stop
     an iteration's epochs once an epoch's mean approx KL exceeds it.
     ``log_std_end``: decay the policy's log-std linearly from
     ``model.init_log_std`` to this value (it is then scheduled, not learned).

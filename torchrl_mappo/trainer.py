@@ -117,7 +117,8 @@ class Trainer:
         optimizers: ``{group: optimizer or [optimizers]}``; default
             ``Adam(lr)`` on each loss's parameters. Each optimizer's
             parameters are clipped to ``max_grad_norm`` on their own.
-        lr_schedule: ``"constant"`` or ``"linear"`` (to 0 over ``total_frames``).
+        lr_schedule: ``"constant"`` or ``"linear"``: batch ``k`` of ``K`` trains at
+            ``lr * (1 - k / K)`` (see :meth:`apply_schedules`).
         target_kl: stop an iteration's epochs after one whose mean approx KL
             exceeds it.
         entropy_coeff_end: ``{group: value}``: anneal each loss's
@@ -232,6 +233,7 @@ class Trainer:
             agent_names = dict(env.group_map) if env is not None else {}
         self.agent_names = {g: list(names) for g, names in agent_names.items()}
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
+        self._scheduled = self.apply_schedules()
 
     # ------------------------------------------------------------------ #
     @classmethod
@@ -472,7 +474,16 @@ class Trainer:
         ]
 
     def apply_schedules(self) -> dict[str, float]:
-        """Set this iteration's scheduled values from the fraction of frames used."""
+        """Set the scheduled values for the NEXT batch, from the frames already trained on.
+
+        Called once at the start (and on resume) and after every update,
+        before the collector gets the new weights: batch ``k`` of ``K`` is
+        then collected AND trained with the values at progress ``k / K``.
+        The log-std must not move between collecting a batch and training
+        on it (PPO's ratio would start far from 1); the first update uses
+        the full learning rate and the last ``1 / K`` of it, never 0.
+        Returns the values set.
+        """
         if not self.total_frames:
             return {}
         progress = min(1.0, self.frames / self.total_frames)
@@ -556,8 +567,9 @@ class Trainer:
                 metrics.update(self.batch_metrics(batch))
                 reached = self._reached_target(metrics)
                 if not reached:
-                    metrics.update(self.apply_schedules())
+                    metrics.update(self._scheduled)  # what this batch was collected and trained with
                     metrics.update(self.update(batch))
+                    self._scheduled = self.apply_schedules()
                     self.collector.update_policy_weights_()
                 now = time.perf_counter()
                 metrics["collect_time"] = t_collected - t_prev
@@ -662,6 +674,7 @@ class Trainer:
         self.iteration, self.frames = state["iteration"], state["frames"]
         self.wall_time = state.get("wall_time", 0.0)
         self._nonfinite_streak = state.get("nonfinite_streak", 0)
+        self._scheduled = self.apply_schedules()  # from the frames done (a new total_frames included)
         carrier = state.get("carrier")
         if carrier is not None and getattr(self.collector, "_carrier", None) is not None:
             if carrier.batch_size != self.collector._carrier.batch_size:
