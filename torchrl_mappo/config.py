@@ -481,12 +481,34 @@ def _check(cfg: Config, origin: str) -> None:
     need(t.max_nonfinite_updates >= 1, "train.max_nonfinite_updates", "must be >= 1")
     need(not (e.family == "magent" and e.continuous_actions), "env.continuous_actions",
          "MAgent2 has only discrete actions; set env.continuous_actions: false")
+    # Pairs that would be accepted and do nothing (README: "Combinations refused").
+    need(m.centralized or m.critic_input in ("auto", "local"), "model.critic_input",
+         "model.centralized: false gives a local critic (IPPO) that ignores it; "
+         "set model.centralized: true, or drop model.critic_input")
+    need(not (m.critic_agent_id and m.critic_input == "agent_specific"), "model.critic_agent_id",
+         "critic_input 'agent_specific' already appends the agent id; drop model.critic_agent_id")
+    need(not (m.critic_agent_id and not m.share_params), "model.critic_agent_id",
+         "with model.share_params: false every agent has its own critic, for which its id is a constant "
+         "input (a bias); drop it, or set model.share_params: true")
+    need(not (m.actor_agent_id and not m.share_params), "model.actor_agent_id",
+         "with model.share_params: false every agent has its own actor, for which its id is a constant "
+         "input (a bias); drop it, or set model.share_params: true")
+    need(t.target_kl is None or t.num_epochs > 1, "train.target_kl",
+         "it stops the epochs after one whose KL exceeds it, and train.num_epochs=1 leaves none to stop; "
+         "raise train.num_epochs or drop train.target_kl")
     _check_collector(cfg, origin)
     _check_group_map(e.group_map, origin)
     _check_reward_sharing(e.reward_sharing, origin)
     for group, g in cfg.per_group.items():
         if g.lr is not None and not g.lr > 0:
             raise ConfigError(f"{origin}: per_group.{group}.lr={g.lr!r}: must be a positive number")
+        for name in ("model", "loss", "lr"):
+            value = getattr(g, name)
+            if g.policy == "random" and value not in ({}, None):
+                raise ConfigError(
+                    f"{origin}: per_group.{group}.{name}={value!r}: the group acts at random and never "
+                    f"trains; drop it, or set per_group.{group}.policy: learn"
+                )
         merged = Config(
             env=e, model=cfg.group_model(group), loss=cfg.group_loss(group), train=t, run=cfg.run,
             collector=cfg.collector,

@@ -212,6 +212,13 @@ class Trainer:
         self.progress_bar = progress_bar
         self.config = config
         self._log_std_start = {g: self._log_std_params(g) for g in self.actors}
+        without = [g for g, params in self._log_std_start.items() if not params]
+        if log_std_end is not None and without:
+            where = f"{config.source}: " if config is not None and config.source else ""
+            raise ConfigError(
+                f"{where}train.log_std_end={log_std_end}: group(s) {without} have no log-std to schedule "
+                "(discrete actions: a Categorical policy); drop train.log_std_end, or use continuous actions"
+            )
         if log_std_end is not None:
             for params in self._log_std_start.values():
                 for p, _ in params:
