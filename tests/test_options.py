@@ -184,6 +184,39 @@ def test_value_norm_normalises_critic_targets(env, kind):
     assert normed < plain / 100  # the critic loss lives in normalised units
 
 
+@pytest.mark.parametrize("kind", ["popart", "running"])
+def test_value_norm_divides_the_critic_loss_by_the_running_variance(env, kind):
+    """What ``loss.value_norm`` is with TorchRL 0.14 (README): target AND real-scale prediction are
+    normalised with the same statistics, so the mean cancels and the critic loss is the plain one
+    over the running variance. Nothing rescales the critic's output layer (no PopArt output
+    preservation): if TorchRL changes that, this test and the README must change with it."""
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[8]))
+    critic = TensorDictModule(ConstantCritic([0.5, -0.5, 3.0]), in_keys=[keys.observation(G)],
+                              out_keys=[keys.state_value(G)])
+    loss = make_loss(actor, critic, env, G, LossConfig(value_norm=kind, critic_coeff=1.0))
+    td = handmade_batch(env, actor)
+    td[keys.value_target(G)] = td[keys.value_target(G)] * 100.0 + 50.0
+    plain = make_loss(actor, critic, env, G, LossConfig(critic_coeff=1.0))(td.clone())["loss_critic"]
+    before = critic(td.clone())[keys.state_value(G)]
+    normed = loss(td.clone())["loss_critic"]
+    torch.testing.assert_close(normed, plain / loss.value_norm.scale().squeeze() ** 2)
+    torch.testing.assert_close(critic(td.clone())[keys.state_value(G)], before)
+
+
+def test_popart_and_running_value_norms_hold_the_same_statistics():
+    """PopArt's EMA (beta 0.99999, debiased) over equal-sized batches is the exact running mean
+    and variance to ~1e-4: the two options train the same (README)."""
+    from torchrl.modules import PopArtValueNorm, RunningValueNorm
+
+    popart, running = PopArtValueNorm(shape=1), RunningValueNorm(shape=1)
+    for step in range(200):
+        target = torch.randn(64, 1) * (1.0 + step / 20) + step / 10  # drifting returns
+        popart.update(target)
+        running.update(target)
+    x = torch.linspace(-20, 20, 9).unsqueeze(-1)
+    torch.testing.assert_close(popart.normalize(x), running.normalize(x), rtol=2e-3, atol=2e-3)
+
+
 def test_advantage_is_normalised_over_the_batch_not_per_agent(env):
     loss = make_loss(make_actor(env, G, ModelConfig(hidden_sizes=[8])),
                      make_critic(env, G, ModelConfig(hidden_sizes=[8])), env, G, LossConfig())

@@ -115,7 +115,10 @@ class LossConfig:
     all its agents together (not per agent). ``clip_value``: PPO value
     clipping radius. ``loss_critic_type``: ``l2``, ``l1`` or ``smooth_l1``
     (Huber). ``value_norm``: TorchRL's ``PopArtValueNorm`` (``popart``) or
-    ``RunningValueNorm`` (``running``) on the critic's targets, or ``none``.
+    ``RunningValueNorm`` (``running``) on the critic's targets, or ``none``;
+    target and real-scale prediction share the statistics, so this divides
+    the critic loss by the running variance (no output-preserving rescale of
+    the critic, unlike the MAPPO paper's PopArt; see the README).
     ``entropy_coeff_end``: anneal the entropy coefficient linearly to this
     value over training (``null``: constant).
     """
