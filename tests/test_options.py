@@ -9,7 +9,7 @@ from torch import nn
 
 from conftest import small_cfg
 from torchrl_mappo import Trainer, keys, make_actor, make_critic, make_env, make_loss
-from torchrl_mappo.config import LossConfig, ModelConfig
+from torchrl_mappo.config import ConfigError, LossConfig, ModelConfig
 
 G, N, OBS = "agents", 3, 18
 
@@ -52,6 +52,37 @@ def test_agent_specific_critic_sees_global_own_obs_and_id(env):
     assert first.in_features == N * OBS + OBS + N
 
 
+def test_all_obs_critic_sees_the_other_groups_and_concat_obs_does_not():
+    env = make_env(small_cfg(env={"scenario": "simple_tag", "scenario_kwargs": {}}).env, seed=0)
+    td = env.reset()
+    for mode, sees_prey in (("all_obs", True), ("concat_obs", False)):
+        critic = make_critic(env, "adversary", ModelConfig(hidden_sizes=[16], critic_input=mode))
+        v0 = critic(td.clone())[keys.state_value("adversary")]
+        moved = td.clone()
+        moved["agent", "observation"] += 1.0  # only the other group's observation
+        v1 = critic(moved)[keys.state_value("adversary")]
+        assert (not torch.allclose(v0, v1)) == sees_prey, mode
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
+def test_critic_agent_id_tells_agents_apart(env, share):
+    same = obs_td(1)
+    same[keys.observation(G)] = torch.ones(1, N, OBS)
+    cfg = ModelConfig(hidden_sizes=[16], critic_input="local", share_params=share)
+    without = make_critic(env, G, cfg)(same.clone())[keys.state_value(G)][0, :, 0]
+    if share:  # one network: identical observations, identical values, until the id is added
+        assert torch.allclose(without[0], without[1])
+    else:  # the id would be a constant input of each agent's own network: refused
+        with pytest.raises(ConfigError, match="critic_agent_id"):
+            small_cfg(model={"critic_agent_id": True, "share_params": False})
+        return
+    critic = make_critic(env, G, ModelConfig(hidden_sizes=[16], critic_input="local", critic_agent_id=True))
+    with_id = critic(same.clone())[keys.state_value(G)][0, :, 0]
+    assert not torch.allclose(with_id[0], with_id[1])
+    first = [m for m in critic.modules() if isinstance(m, nn.Linear)][0]
+    assert first.in_features == OBS + N
+
+
 def test_local_critic_input_is_ippo(env):
     critic = make_critic(env, G, ModelConfig(hidden_sizes=[16], critic_input="local"))
     td = obs_td()
@@ -78,6 +109,21 @@ def test_joint_action_critic_sees_only_the_other_agents_actions(env, denv, discr
     v1 = critic(td)[keys.state_value(G)]
     assert torch.allclose(v0[:, 0], v1[:, 0]), "an agent's own action must not enter its baseline"
     assert not torch.allclose(v0[:, 1:], v1[:, 1:]), "the others must see agent 0's action"
+
+
+def test_joint_action_critic_values_the_next_state_with_the_policys_next_actions():
+    """GAE's V(s', a'_-i) needs a' from the current policy at s' (not the batch's a, not zeros)."""
+    from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+    # A near-deterministic policy: its sample is its mean up to exp(-12).
+    trainer = Trainer.from_config(small_cfg(model={"critic_joint_actions": True, "init_log_std": -12.0}))
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    with torch.no_grad(), set_exploration_type(ExplorationType.DETERMINISTIC):
+        expected = trainer.actors[G](batch["next"].clone(False).exclude(keys.action(G)))[keys.action(G)]
+    torch.testing.assert_close(batch["next", G, "action"], expected, atol=1e-3, rtol=0)
+    assert not torch.allclose(batch["next", G, "action"], batch[keys.action(G)], atol=1e-3)
+    trainer.collector.shutdown()
 
 
 def test_joint_action_critic_trains(env):
@@ -166,6 +212,32 @@ def test_value_clipping_is_the_clipped_form(env, critic_type):
     unclipped = make_loss(actor, critic, env, G, LossConfig(critic_coeff=1.0, loss_critic_type=critic_type))(td)
     torch.testing.assert_close(unclipped["loss_critic"], dist(v_new, target).mean())
     assert not torch.allclose(got, unclipped["loss_critic"])
+
+
+@pytest.mark.parametrize("critic_type", ["l1", "l2", "smooth_l1"])
+def test_critic_loss_is_the_named_distance(env, critic_type):
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[8]))
+    critic = TensorDictModule(ConstantCritic([0.9, 0.0, 4.0]), in_keys=[keys.observation(G)],
+                              out_keys=[keys.state_value(G)])
+    loss = make_loss(actor, critic, env, G, LossConfig(critic_coeff=1.0, loss_critic_type=critic_type))
+    got = loss(handmade_batch(env, actor))["loss_critic"]
+    diff = torch.tensor([0.9, 0.0, 4.0]) - torch.tensor([1.0, -1.0, 2.5])  # |diff| = 0.1, 1, 1.5
+    expected = {"l1": diff.abs(), "l2": diff ** 2,
+                "smooth_l1": torch.where(diff.abs() < 1, 0.5 * diff ** 2, diff.abs() - 0.5)}[critic_type]
+    torch.testing.assert_close(got, expected.mean())
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_normalize_advantage_switch(env, normalize):
+    """At ratio 1 the clipped objective is -mean(advantage): raw without normalisation, 0 with it."""
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[8]))
+    critic = make_critic(env, G, ModelConfig(hidden_sizes=[8]))
+    loss = make_loss(actor, critic, env, G, LossConfig(normalize_advantage=normalize, entropy_coeff=0.0))
+    td = handmade_batch(env, actor)  # log-probs from this very actor: ratio 1
+    td[keys.advantage(G)] = torch.randn(4, N, 1) + 3.0
+    got = loss(td.clone())["loss_objective"]
+    expected = 0.0 if normalize else -float(td[keys.advantage(G)].mean())
+    assert float(got.detach()) == pytest.approx(expected, abs=1e-4)
 
 
 @pytest.mark.parametrize("kind", ["popart", "running"])
