@@ -36,7 +36,8 @@ def test_cli_train_writes_run_directory_and_metrics(tmp_path, capsys):
 
 
 def test_update_changes_actor_and_critic_parameters():
-    trainer = Trainer.from_config(small_cfg())
+    # No entropy bonus: only the policy objective can move the actor.
+    trainer = Trainer.from_config(small_cfg(loss={"entropy_coeff": 0.0}))
     loss = trainer.losses["agents"]
     before = [p.detach().clone() for p in loss.parameters()]
     batch = next(iter(trainer.collector))
@@ -52,6 +53,14 @@ def test_target_return_stops_early():
     cfg = small_cfg(train={"target_return": -1e9, "total_frames": 800})
     history = Trainer.from_config(cfg).train()
     assert len(history) == 1
+    assert "agents/loss_objective" not in history[0]  # reached before training on the batch
+
+
+def test_target_return_out_of_reach_uses_the_whole_budget():
+    cfg = small_cfg(train={"target_return": 1e9, "total_frames": 240})
+    history = Trainer.from_config(cfg).train()
+    assert [h["frames"] for h in history] == [80, 160, 240]
+    assert all("agents/loss_objective" in h for h in history)
 
 
 def test_seeded_navigation_run_learns():
