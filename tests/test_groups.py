@@ -86,6 +86,24 @@ def test_reward_sharing_arithmetic():
     assert torch.allclose(RewardSharing.share(r, 1.0, mask), torch.tensor([[1.5], [1.5], [6.0]]))
 
 
+def test_reward_sharing_means_over_each_envs_live_agents():
+    reward = torch.tensor([[[1.0], [2.0], [6.0]], [[3.0], [5.0], [7.0]]])  # 2 envs x 3 agents
+    alive = torch.tensor([[True, True, False], [False, True, False]])
+    td = TensorDict({"next": {"a": {"reward": reward.clone(), "mask": alive}}}, batch_size=[2])
+    RewardSharing({"a": "shared"})(td)
+    # env 0: the two live agents share 1.5; env 1: the only live agent keeps 5; the dead keep their own
+    assert td["next", "a", "reward"].squeeze(-1).tolist() == [[1.5, 1.5, 6.0], [3.0, 5.0, 7.0]]
+
+
+def test_reward_sharing_modes_and_weights_are_checked():
+    t = RewardSharing({"a": ("shared", 0.3), "b": "individual", "c": ("mixed", 0.25)})
+    assert t.modes == {"a": ("shared", 1.0), "b": ("individual", 0.0), "c": ("mixed", 0.25)}
+    assert t.in_keys == t.out_keys == [("a", "reward"), ("b", "reward"), ("c", "reward")]
+    for bad in (1.5, -0.1):
+        with pytest.raises(ValueError, match=r"weight for group 'a' must be in \[0, 1\]"):
+            RewardSharing({"a": ("mixed", bad)})
+
+
 def test_reward_sharing_transform_on_a_batch_and_modes():
     td = TensorDict({"next": {"a": {"reward": torch.tensor([[[0.0], [4.0]]])},
                               "b": {"reward": torch.tensor([[[1.0], [3.0]]])},

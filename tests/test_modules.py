@@ -6,6 +6,7 @@ from torchrl.data import Composite, Unbounded
 
 from conftest import small_cfg
 from torchrl_mappo import keys, make_actor, make_critic, make_env
+from torchrl_mappo.modules import make_random_actor
 from torchrl_mappo.config import ModelConfig
 from torchrl_mappo.modules.critic import has_global_state
 
@@ -128,3 +129,29 @@ def test_critic_uses_global_state_when_env_has_one(share):
 def test_unknown_group_is_a_clear_error(env):
     with pytest.raises(ValueError, match="group 'nope' is not in the env"):
         make_actor(env, "nope", ModelConfig())
+    with pytest.raises(ValueError, match=r"group 'nope' is not in the env; its groups are \['agents'\]"):
+        make_random_actor(env, "nope")
+
+
+def test_checkpoints_hold_parameters_only(env):
+    """The agent-id and other-agents masks are constants rebuilt by the builders, not state."""
+    actor = make_actor(env, GROUP, ModelConfig(hidden_sizes=[8], actor_agent_id=True))
+    critic = make_critic(env, GROUP, ModelConfig(hidden_sizes=[8], critic_joint_actions=True,
+                                                 critic_input="agent_specific"))
+    for module in (actor, critic):
+        assert set(module.state_dict()) == {name for name, _ in module.named_parameters()}
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
+def test_local_critic_flattens_image_observations(share):
+    """Per-agent image observations [*B, n, H, W] (MAgent2's views) are flattened per agent."""
+    env = _StateEnv()
+    env.observation_spec_unbatched[GROUP, "observation"] = Unbounded(shape=(N_AGENTS, 2, 3))
+    critic = make_critic(env, GROUP, ModelConfig(hidden_sizes=[8], critic_input="local", share_params=share))
+    td = TensorDict({keys.observation(GROUP): torch.randn(4, 5, N_AGENTS, 2, 3)}, batch_size=[4, 5])
+    before = critic(td.clone())[keys.state_value(GROUP)]
+    assert before.shape == (4, 5, N_AGENTS, 1)
+    td[keys.observation(GROUP)][..., 0, 1, 2] += 1.0  # one pixel of agent 0
+    after = critic(td)[keys.state_value(GROUP)]
+    assert not torch.allclose(before[..., 0, :], after[..., 0, :])
+    assert torch.allclose(before[..., 1:, :], after[..., 1:, :])

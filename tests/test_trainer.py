@@ -49,6 +49,17 @@ def test_update_changes_actor_and_critic_parameters():
     trainer.collector.shutdown()
 
 
+def test_update_on_a_batch_without_a_device():
+    """RayCollector's stacked batches carry no device of their own: the update asks a tensor."""
+    trainer = Trainer.from_config(small_cfg(train={"autocast": True}))
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    batch.clear_device_()
+    assert batch.device is None
+    assert math.isfinite(trainer.update(batch)["agents/loss_objective"])
+    trainer.collector.shutdown()
+
+
 def test_target_return_stops_early():
     cfg = small_cfg(train={"target_return": -1e9, "total_frames": 800})
     history = Trainer.from_config(cfg).train()
