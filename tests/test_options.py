@@ -418,6 +418,15 @@ def test_autocast_runs_the_networks_in_bfloat16():
     assert torch.bfloat16 in seen
     assert math.isfinite(metrics[f"{G}/loss_objective"])
     trainer.collector.shutdown()
+    plain = trainer_with()
+    first = next(m for m in plain.actors[G].modules() if isinstance(m, nn.Linear))
+    first.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    batch = next(iter(plain.collector))
+    plain.compute_advantages(batch)
+    seen.clear()
+    plain.update(batch)
+    assert set(seen) == {torch.float32}
+    plain.collector.shutdown()
 
 
 @pytest.mark.parametrize("coeff,end,bonus", [(0.0, None, False), (0.01, None, True), (0.0, 0.01, True)])

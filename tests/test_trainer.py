@@ -2,6 +2,7 @@
 import csv
 import math
 
+import pytest
 import torch
 
 from conftest import REPO, small_cfg
@@ -57,6 +58,52 @@ def test_update_on_a_batch_without_a_device():
     batch.clear_device_()
     assert batch.device is None
     assert math.isfinite(trainer.update(batch)["agents/loss_objective"])
+    trainer.collector.shutdown()
+
+
+def scripted_update(kls, target_kl, objectives=None):
+    """Run ``update`` with minibatch steps that report the given KLs (2 minibatches per epoch)."""
+    trainer = Trainer.from_config(small_cfg(train={"num_epochs": 3, "target_kl": target_kl}))
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    script = iter(zip(kls, objectives or [0.0] * len(kls)))
+    trainer._minibatch_step = lambda *args: dict(zip(("kl_approx", "loss_objective"), next(script)))
+    metrics = trainer.update(batch)
+    trainer.collector.shutdown()
+    return metrics
+
+
+def test_target_kl_compares_each_epochs_mean_kl():
+    # Epoch 1's mean KL is 0.2 > 0.15: stop, whatever its last minibatch says.
+    assert scripted_update([0.4, 0.0] + [0.0] * 4, target_kl=0.15)["epochs"] == 1
+    # Mean 0.1 < 0.15 in every epoch: all 3 epochs, though the epochs' sums exceed it.
+    assert scripted_update([0.1] * 6, target_kl=0.15)["epochs"] == 3
+
+
+def test_update_metrics_are_means_over_the_minibatches():
+    metrics = scripted_update([0.0] * 6, target_kl=1.0, objectives=[1.0, 3.0, 2.0, 2.0, 5.0, -1.0])
+    assert metrics["agents/loss_objective"] == pytest.approx(2.0)
+    assert metrics["epochs"] == 3
+
+
+def test_update_skips_a_nonfinite_minibatch_and_names_the_term():
+    trainer = Trainer.from_config(small_cfg(train={"num_epochs": 1}))
+    loss = trainer.losses["agents"]
+    real_forward, calls = loss.forward, []
+
+    def first_nan(td):  # the first of the 2 minibatches has a NaN policy loss
+        out = real_forward(td)
+        calls.append(1)
+        if len(calls) == 1:
+            out["loss_objective"] = out["loss_objective"] * float("nan")
+        return out
+
+    loss.forward = first_nan
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    with pytest.warns(RuntimeWarning, match="non-finite loss_objective; update skipped"):
+        metrics = trainer.update(batch)
+    assert math.isfinite(metrics["agents/loss_objective"])  # the mean of the finite minibatch only
     trainer.collector.shutdown()
 
 
