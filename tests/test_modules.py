@@ -7,7 +7,7 @@ from torchrl.data import Composite, Unbounded
 from conftest import small_cfg
 from torchrl_mappo import keys, make_actor, make_critic, make_env
 from torchrl_mappo.modules import make_random_actor
-from torchrl_mappo.config import ModelConfig
+from torchrl_mappo.config import ConfigError, ModelConfig
 from torchrl_mappo.modules.critic import has_global_state
 
 N_AGENTS, OBS_DIM, ACT_DIM = 3, 18, 2  # VMAS navigation with 3 agents
@@ -131,6 +131,14 @@ def test_unknown_group_is_a_clear_error(env):
         make_actor(env, "nope", ModelConfig())
     with pytest.raises(ValueError, match=r"group 'nope' is not in the env; its groups are \['agents'\]"):
         make_random_actor(env, "nope")
+
+
+def test_discrete_actor_refuses_an_initial_log_std(env):
+    if env.full_action_spec_unbatched[keys.action(GROUP)].dtype.is_floating_point:
+        assert make_actor(env, GROUP, ModelConfig(hidden_sizes=[8], init_log_std=-1.0)) is not None
+        return
+    with pytest.raises(ConfigError, match="model.init_log_std=-1.0: group 'agents' has discrete actions"):
+        make_actor(env, GROUP, ModelConfig(hidden_sizes=[8], init_log_std=-1.0))
 
 
 def test_checkpoints_hold_parameters_only(env):

@@ -55,7 +55,7 @@ def test_agent_specific_critic_sees_global_own_obs_and_id(env):
 def test_all_obs_critic_sees_the_other_groups_and_concat_obs_does_not():
     env = make_env(small_cfg(env={"scenario": "simple_tag", "scenario_kwargs": {}}).env, seed=0)
     td = env.reset()
-    for mode, sees_prey in (("all_obs", True), ("concat_obs", False)):
+    for mode, sees_prey in (("all_obs", True), ("concat_obs", False), ("auto", False), ("agent_specific", False)):
         critic = make_critic(env, "adversary", ModelConfig(hidden_sizes=[16], critic_input=mode))
         v0 = critic(td.clone())[keys.state_value("adversary")]
         moved = td.clone()

@@ -87,23 +87,25 @@ def test_update_metrics_are_means_over_the_minibatches():
 
 
 def test_update_skips_a_nonfinite_minibatch_and_names_the_term():
-    trainer = Trainer.from_config(small_cfg(train={"num_epochs": 1}))
+    # 2 epochs x 2 minibatches, every other one NaN: never 2 in a row, so no stop.
+    trainer = Trainer.from_config(small_cfg(train={"num_epochs": 2, "max_nonfinite_updates": 2}))
     loss = trainer.losses["agents"]
     real_forward, calls = loss.forward, []
 
-    def first_nan(td):  # the first of the 2 minibatches has a NaN policy loss
+    def every_other_nan(td):
         out = real_forward(td)
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) % 2 == 1:
             out["loss_objective"] = out["loss_objective"] * float("nan")
         return out
 
-    loss.forward = first_nan
+    loss.forward = every_other_nan
     batch = next(iter(trainer.collector))
     trainer.compute_advantages(batch)
     with pytest.warns(RuntimeWarning, match="non-finite loss_objective; update skipped"):
         metrics = trainer.update(batch)
-    assert math.isfinite(metrics["agents/loss_objective"])  # the mean of the finite minibatch only
+    assert math.isfinite(metrics["agents/loss_objective"])  # the mean of the finite minibatches only
+    assert len(calls) == 4 and trainer._nonfinite_streak == 0
     trainer.collector.shutdown()
 
 
