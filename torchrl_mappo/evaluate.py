@@ -9,7 +9,6 @@ team, ties broken by the higher team return.
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
