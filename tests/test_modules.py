@@ -126,6 +126,30 @@ def test_critic_uses_global_state_when_env_has_one(share):
     assert not torch.allclose(values, critic(td)[keys.state_value(GROUP)])
 
 
+def test_agent_specific_critic_takes_the_global_state_and_own_observation():
+    critic = make_critic(_StateEnv(), GROUP, ModelConfig(hidden_sizes=[8], critic_input="agent_specific"))
+    assert critic.in_keys == [keys.STATE, keys.observation(GROUP)]
+    first = [m for m in critic.modules() if isinstance(m, torch.nn.Linear)][0]
+    assert first.in_features == 7 + OBS_DIM + N_AGENTS  # state + own observation + one-hot id
+
+
+def test_state_critic_without_a_state_is_a_clear_error(env):
+    with pytest.raises(ConfigError, match="model.critic_input='state' but this env has no global state"):
+        make_critic(env, GROUP, ModelConfig(critic_input="state"))
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
+def test_orthogonal_critic_has_a_unit_gain_value_head(env, share):
+    critic = make_critic(env, GROUP, ModelConfig(hidden_sizes=[16], orthogonal_init=True, share_params=share,
+                                                 critic_input="local"))
+    if share:
+        head = [m.weight.detach() for m in critic.modules() if isinstance(m, torch.nn.Linear)][-1]
+    else:
+        mlp = next(m for m in critic.modules() if hasattr(m, "params") and hasattr(m, "n_agents"))
+        head = [v[0] for k, v in mlp.params.items(True, True) if k[-1] == "weight" and v.ndim == 3][-1]
+    torch.testing.assert_close(head @ head.T, torch.eye(1), atol=1e-5, rtol=0)  # a 1x16 head, gain 1
+
+
 def test_unknown_group_is_a_clear_error(env):
     with pytest.raises(ValueError, match="group 'nope' is not in the env"):
         make_actor(env, "nope", ModelConfig())
