@@ -35,6 +35,17 @@ def test_battle_eval_reports_returns_survivors_and_win_rates(tmp_path, capsys):
     assert "red (trained): return" in capsys.readouterr().out
 
 
+def test_win_rates_count_more_survivors_then_the_higher_return():
+    from torchrl_mappo.evaluate import win_rates
+
+    survivors = torch.tensor([[2.0, 1.0, 1.0, 2.0], [1.0, 1.0, 2.0, 2.0]])  # red, blue x 4 episodes
+    returns = torch.tensor([[0.0, 5.0, 0.0, 1.0], [0.0, 1.0, 9.0, 1.0]])
+    # red: more survivors (ep 0), tie broken by return (ep 1); blue: more survivors (ep 2); ep 3: a draw
+    assert win_rates(survivors, returns) == [0.5, 0.25]
+    three = torch.tensor([[2.0], [2.0], [1.0]])
+    assert win_rates(three, torch.tensor([[1.0], [3.0], [9.0]])) == [0.0, 1.0, 0.0]
+
+
 def test_eval_against_a_frozen_checkpoint(tmp_path):
     a = train(tmp_path, "vmas_simple_tag.yaml", "a", TAG)
     b = train(tmp_path, "vmas_simple_tag.yaml", "b", TAG + ["train.seed=1"])

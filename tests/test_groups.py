@@ -10,6 +10,7 @@ from torchrl_mappo import ConfigError, Trainer, keys, load_config, make_actor, m
 from torchrl_mappo.config import config_from_dict
 from torchrl_mappo.envs.factory import fix_magent_reset
 from torchrl_mappo.envs.transforms import RewardSharing
+from torchrl.modules import MultiAgentMLP
 
 
 def nav4(**env):
@@ -85,6 +86,24 @@ def test_reward_sharing_arithmetic():
     assert torch.allclose(RewardSharing.share(r, 1.0, mask), torch.tensor([[1.5], [1.5], [6.0]]))
 
 
+def test_reward_sharing_means_over_each_envs_live_agents():
+    reward = torch.tensor([[[1.0], [2.0], [6.0]], [[3.0], [5.0], [7.0]]])  # 2 envs x 3 agents
+    alive = torch.tensor([[True, True, False], [False, True, False]])
+    td = TensorDict({"next": {"a": {"reward": reward.clone(), "mask": alive}}}, batch_size=[2])
+    RewardSharing({"a": "shared"})(td)
+    # env 0: the two live agents share 1.5; env 1: the only live agent keeps 5; the dead keep their own
+    assert td["next", "a", "reward"].squeeze(-1).tolist() == [[1.5, 1.5, 6.0], [3.0, 5.0, 7.0]]
+
+
+def test_reward_sharing_modes_and_weights_are_checked():
+    t = RewardSharing({"a": ("shared", 0.3), "b": "individual", "c": ("mixed", 0.25)})
+    assert t.modes == {"a": ("shared", 1.0), "b": ("individual", 0.0), "c": ("mixed", 0.25)}
+    assert t.in_keys == t.out_keys == [("a", "reward"), ("b", "reward"), ("c", "reward")]
+    for bad in (1.5, -0.1):
+        with pytest.raises(ValueError, match=r"weight for group 'a' must be in \[0, 1\]"):
+            RewardSharing({"a": ("mixed", bad)})
+
+
 def test_reward_sharing_transform_on_a_batch_and_modes():
     td = TensorDict({"next": {"a": {"reward": torch.tensor([[[0.0], [4.0]]])},
                               "b": {"reward": torch.tensor([[[1.0], [3.0]]])},
@@ -104,6 +123,20 @@ def test_reward_sharing_in_the_env_trains_on_shared_but_reports_raw_returns():
     assert torch.allclose(reward, reward.mean(-2, keepdim=True).expand_as(reward))
     raw = make_env(nav4(), seed=0).rollout(1)
     assert raw["next", "agents", "episode_reward"].shape == (2, 1, 4, 1)
+
+
+def test_shared_rewards_train_but_episode_returns_stay_the_envs_own():
+    """RewardSum sits before RewardSharing: the reported return sums each agent's raw reward,
+    whose team mean is the shared reward the agents train on."""
+    env = make_env(nav4(reward_sharing={"agents": "shared"}, max_steps=50,
+                        scenario_kwargs={"n_agents": 4, "shared_rew": False}), seed=0)
+    td = env.rollout(6, break_when_any_done=False)
+    reward = td["next", "agents", "reward"]  # [envs, steps, agents, 1]
+    assert torch.allclose(reward, reward.mean(-2, keepdim=True).expand_as(reward))
+    ep = td["next", "agents", "episode_reward"]
+    raw = torch.cat([ep[:, :1], ep[:, 1:] - ep[:, :-1]], dim=1)  # no episode ends in 6 steps
+    torch.testing.assert_close(raw.mean(-2, keepdim=True).expand_as(reward), reward, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(raw, raw.mean(-2, keepdim=True).expand_as(raw))  # not the shared one
 
 
 def test_reward_sharing_config_errors():
@@ -137,6 +170,8 @@ def test_two_group_update_moves_each_group_with_its_own_loss_only():
     assert not {id(p) for p in adv.parameters()} & {id(p) for p in prey.parameters()}
     assert trainer.optimizers["agent"][0].param_groups[0]["lr"] == 1e-2
     assert trainer.optimizers["adversary"][0].param_groups[0]["lr"] == pytest.approx(3e-4)
+    assert any(isinstance(m, MultiAgentMLP) for m in prey.actor_network.modules())
+    assert not any(isinstance(m, MultiAgentMLP) for m in adv.actor_network.modules())
 
     batch = next(iter(trainer.collector))
     trainer.compute_advantages(batch)
@@ -152,6 +187,16 @@ def test_two_group_update_moves_each_group_with_its_own_loss_only():
     for g, loss in trainer.losses.items():
         assert any(not torch.equal(b, p) for b, p in zip(before[g], loss.parameters())), g
         assert math.isfinite(metrics[f"{g}/loss_objective"])
+    trainer.collector.shutdown()
+
+
+def test_per_group_loss_overrides_reach_that_groups_loss_only():
+    trainer = tag_trainer(agent={"loss": {"clip_epsilon": 0.1, "gamma": 0.5, "entropy_coeff": 0.0}})
+    prey, adv = trainer.losses["agent"], trainer.losses["adversary"]
+    assert float(prey.clip_epsilon) == pytest.approx(0.1) and float(adv.clip_epsilon) == pytest.approx(0.2)
+    assert float(prey.value_estimator.gamma) == pytest.approx(0.5)
+    assert float(adv.value_estimator.gamma) == pytest.approx(0.99)
+    assert not prey.entropy_bonus and adv.entropy_bonus
     trainer.collector.shutdown()
 
 

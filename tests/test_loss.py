@@ -3,9 +3,11 @@ import math
 
 import pytest
 import torch
+from torchrl.objectives.multiagent import MAPPOLoss
 
 from conftest import small_cfg
 from torchrl_mappo import keys, make_actor, make_critic, make_env, make_loss
+from torchrl_mappo.config import config_from_dict
 
 GROUP = "agents"
 
@@ -42,10 +44,20 @@ def test_loss_keys_follow_the_env():
     assert tk.action == keys.action(GROUP)
     assert tk.sample_log_prob == keys.action_log_prob(GROUP)
     assert tk.reward == keys.reward(GROUP)
-    assert tk.done == "done"  # VMAS: only a root done
+    assert tk.done == "done" and tk.terminated == "terminated"  # VMAS: only a root done
+    assert type(loss) is MAPPOLoss  # agents never die here: no masked subclass
+    assert loss.critic_network_params is None  # not functionalized: GAE calls the critic as it is
     assert loss.clip_epsilon.item() == pytest.approx(cfg.loss.clip_epsilon)
     assert loss.value_estimator.gamma.item() == pytest.approx(cfg.loss.gamma)
     assert loss.value_estimator.lmbda.item() == pytest.approx(cfg.loss.lmbda)
+
+
+def test_loss_reads_the_groups_own_done_where_the_env_has_one():
+    cfg = config_from_dict({"env": {"family": "pettingzoo", "scenario": "simple_spread_v3", "num_envs": 1,
+                                    "max_steps": 5, "continuous_actions": False}, "model": {"hidden_sizes": [8]}})
+    env, g = make_env(cfg.env, seed=0), "agent"  # mpe2 names its one group 'agent'
+    loss = make_loss(make_actor(env, g, cfg.model), make_critic(env, g, cfg.model), env, g, cfg.loss)
+    assert loss.tensor_keys.done == (g, "done") and loss.tensor_keys.terminated == (g, "terminated")
 
 
 def test_gae_matches_hand_computation():

@@ -6,7 +6,8 @@ from torchrl.data import Composite, Unbounded
 
 from conftest import small_cfg
 from torchrl_mappo import keys, make_actor, make_critic, make_env
-from torchrl_mappo.config import ModelConfig
+from torchrl_mappo.modules import make_random_actor
+from torchrl_mappo.config import ConfigError, ModelConfig
 from torchrl_mappo.modules.critic import has_global_state
 
 N_AGENTS, OBS_DIM, ACT_DIM = 3, 18, 2  # VMAS navigation with 3 agents
@@ -125,6 +126,64 @@ def test_critic_uses_global_state_when_env_has_one(share):
     assert not torch.allclose(values, critic(td)[keys.state_value(GROUP)])
 
 
+def test_agent_specific_critic_takes_the_global_state_and_own_observation():
+    critic = make_critic(_StateEnv(), GROUP, ModelConfig(hidden_sizes=[8], critic_input="agent_specific"))
+    assert critic.in_keys == [keys.STATE, keys.observation(GROUP)]
+    first = [m for m in critic.modules() if isinstance(m, torch.nn.Linear)][0]
+    assert first.in_features == 7 + OBS_DIM + N_AGENTS  # state + own observation + one-hot id
+
+
+def test_state_critic_without_a_state_is_a_clear_error(env):
+    with pytest.raises(ConfigError, match="model.critic_input='state' but this env has no global state"):
+        make_critic(env, GROUP, ModelConfig(critic_input="state"))
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
+def test_orthogonal_critic_has_a_unit_gain_value_head(env, share):
+    critic = make_critic(env, GROUP, ModelConfig(hidden_sizes=[16], orthogonal_init=True, share_params=share,
+                                                 critic_input="local"))
+    if share:
+        head = [m.weight.detach() for m in critic.modules() if isinstance(m, torch.nn.Linear)][-1]
+    else:
+        mlp = next(m for m in critic.modules() if hasattr(m, "params") and hasattr(m, "n_agents"))
+        head = [v[0] for k, v in mlp.params.items(True, True) if k[-1] == "weight" and v.ndim == 3][-1]
+    torch.testing.assert_close(head @ head.T, torch.eye(1), atol=1e-5, rtol=0)  # a 1x16 head, gain 1
+
+
 def test_unknown_group_is_a_clear_error(env):
     with pytest.raises(ValueError, match="group 'nope' is not in the env"):
         make_actor(env, "nope", ModelConfig())
+    with pytest.raises(ValueError, match=r"group 'nope' is not in the env; its groups are \['agents'\]"):
+        make_random_actor(env, "nope")
+
+
+def test_discrete_actor_refuses_an_initial_log_std(env):
+    if env.full_action_spec_unbatched[keys.action(GROUP)].dtype.is_floating_point:
+        assert make_actor(env, GROUP, ModelConfig(hidden_sizes=[8], init_log_std=-1.0)) is not None
+        return
+    with pytest.raises(ConfigError, match="model.init_log_std=-1.0: group 'agents' has discrete actions"):
+        make_actor(env, GROUP, ModelConfig(hidden_sizes=[8], init_log_std=-1.0))
+
+
+def test_checkpoints_hold_parameters_only(env):
+    """The agent-id and other-agents masks are constants rebuilt by the builders, not state."""
+    actor = make_actor(env, GROUP, ModelConfig(hidden_sizes=[8], actor_agent_id=True))
+    critic = make_critic(env, GROUP, ModelConfig(hidden_sizes=[8], critic_joint_actions=True,
+                                                 critic_input="agent_specific"))
+    for module in (actor, critic):
+        assert set(module.state_dict()) == {name for name, _ in module.named_parameters()}
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
+def test_local_critic_flattens_image_observations(share):
+    """Per-agent image observations [*B, n, H, W] (MAgent2's views) are flattened per agent."""
+    env = _StateEnv()
+    env.observation_spec_unbatched[GROUP, "observation"] = Unbounded(shape=(N_AGENTS, 2, 3))
+    critic = make_critic(env, GROUP, ModelConfig(hidden_sizes=[8], critic_input="local", share_params=share))
+    td = TensorDict({keys.observation(GROUP): torch.randn(4, 5, N_AGENTS, 2, 3)}, batch_size=[4, 5])
+    before = critic(td.clone())[keys.state_value(GROUP)]
+    assert before.shape == (4, 5, N_AGENTS, 1)
+    td[keys.observation(GROUP)][..., 0, 1, 2] += 1.0  # one pixel of agent 0
+    after = critic(td)[keys.state_value(GROUP)]
+    assert not torch.allclose(before[..., 0, :], after[..., 0, :])
+    assert torch.allclose(before[..., 1:, :], after[..., 1:, :])

@@ -9,7 +9,7 @@ from torch import nn
 
 from conftest import small_cfg
 from torchrl_mappo import Trainer, keys, make_actor, make_critic, make_env, make_loss
-from torchrl_mappo.config import LossConfig, ModelConfig
+from torchrl_mappo.config import ConfigError, LossConfig, ModelConfig
 from torchrl_mappo.schedules import log_std_params
 
 G, N, OBS = "agents", 3, 18
@@ -53,6 +53,37 @@ def test_agent_specific_critic_sees_global_own_obs_and_id(env):
     assert first.in_features == N * OBS + OBS + N
 
 
+def test_all_obs_critic_sees_the_other_groups_and_concat_obs_does_not():
+    env = make_env(small_cfg(env={"scenario": "simple_tag", "scenario_kwargs": {}}).env, seed=0)
+    td = env.reset()
+    for mode, sees_prey in (("all_obs", True), ("concat_obs", False), ("auto", False), ("agent_specific", False)):
+        critic = make_critic(env, "adversary", ModelConfig(hidden_sizes=[16], critic_input=mode))
+        v0 = critic(td.clone())[keys.state_value("adversary")]
+        moved = td.clone()
+        moved["agent", "observation"] += 1.0  # only the other group's observation
+        v1 = critic(moved)[keys.state_value("adversary")]
+        assert (not torch.allclose(v0, v1)) == sees_prey, mode
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
+def test_critic_agent_id_tells_agents_apart(env, share):
+    same = obs_td(1)
+    same[keys.observation(G)] = torch.ones(1, N, OBS)
+    cfg = ModelConfig(hidden_sizes=[16], critic_input="local", share_params=share)
+    without = make_critic(env, G, cfg)(same.clone())[keys.state_value(G)][0, :, 0]
+    if share:  # one network: identical observations, identical values, until the id is added
+        assert torch.allclose(without[0], without[1])
+    else:  # the id would be a constant input of each agent's own network: refused
+        with pytest.raises(ConfigError, match="critic_agent_id"):
+            small_cfg(model={"critic_agent_id": True, "share_params": False})
+        return
+    critic = make_critic(env, G, ModelConfig(hidden_sizes=[16], critic_input="local", critic_agent_id=True))
+    with_id = critic(same.clone())[keys.state_value(G)][0, :, 0]
+    assert not torch.allclose(with_id[0], with_id[1])
+    first = [m for m in critic.modules() if isinstance(m, nn.Linear)][0]
+    assert first.in_features == OBS + N
+
+
 def test_local_critic_input_is_ippo(env):
     critic = make_critic(env, G, ModelConfig(hidden_sizes=[16], critic_input="local"))
     td = obs_td()
@@ -62,10 +93,11 @@ def test_local_critic_input_is_ippo(env):
     assert not torch.allclose(v0[:, 0], v1[:, 0]) and torch.allclose(v0[:, 1:], v1[:, 1:])
 
 
+@pytest.mark.parametrize("critic_input", ["auto", "agent_specific"])
 @pytest.mark.parametrize("discrete", [False, True], ids=["continuous", "discrete"])
-def test_joint_action_critic_sees_only_the_other_agents_actions(env, denv, discrete):
+def test_joint_action_critic_sees_only_the_other_agents_actions(env, denv, discrete, critic_input):
     e = denv if discrete else env
-    critic = make_critic(e, G, ModelConfig(hidden_sizes=[16], critic_joint_actions=True))
+    critic = make_critic(e, G, ModelConfig(hidden_sizes=[16], critic_joint_actions=True, critic_input=critic_input))
     assert keys.action(G) in critic.in_keys
     actions = torch.randint(0, 9, (4, N)) if discrete else torch.rand(4, N, 2)
     td = obs_td(actions=actions)
@@ -79,6 +111,21 @@ def test_joint_action_critic_sees_only_the_other_agents_actions(env, denv, discr
     v1 = critic(td)[keys.state_value(G)]
     assert torch.allclose(v0[:, 0], v1[:, 0]), "an agent's own action must not enter its baseline"
     assert not torch.allclose(v0[:, 1:], v1[:, 1:]), "the others must see agent 0's action"
+
+
+def test_joint_action_critic_values_the_next_state_with_the_policys_next_actions():
+    """GAE's V(s', a'_-i) needs a' from the current policy at s' (not the batch's a, not zeros)."""
+    from torchrl.envs.utils import ExplorationType, set_exploration_type
+
+    # A near-deterministic policy: its sample is its mean up to exp(-12).
+    trainer = Trainer.from_config(small_cfg(model={"critic_joint_actions": True, "init_log_std": -12.0}))
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    with torch.no_grad(), set_exploration_type(ExplorationType.DETERMINISTIC):
+        expected = trainer.actors[G](batch["next"].clone(False).exclude(keys.action(G)))[keys.action(G)]
+    torch.testing.assert_close(batch["next", G, "action"], expected, atol=1e-3, rtol=0)
+    assert not torch.allclose(batch["next", G, "action"], batch[keys.action(G)], atol=1e-3)
+    trainer.collector.shutdown()
 
 
 def test_joint_action_critic_trains(env):
@@ -169,6 +216,32 @@ def test_value_clipping_is_the_clipped_form(env, critic_type):
     assert not torch.allclose(got, unclipped["loss_critic"])
 
 
+@pytest.mark.parametrize("critic_type", ["l1", "l2", "smooth_l1"])
+def test_critic_loss_is_the_named_distance(env, critic_type):
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[8]))
+    critic = TensorDictModule(ConstantCritic([0.9, 0.0, 4.0]), in_keys=[keys.observation(G)],
+                              out_keys=[keys.state_value(G)])
+    loss = make_loss(actor, critic, env, G, LossConfig(critic_coeff=1.0, loss_critic_type=critic_type))
+    got = loss(handmade_batch(env, actor))["loss_critic"]
+    diff = torch.tensor([0.9, 0.0, 4.0]) - torch.tensor([1.0, -1.0, 2.5])  # |diff| = 0.1, 1, 1.5
+    expected = {"l1": diff.abs(), "l2": diff ** 2,
+                "smooth_l1": torch.where(diff.abs() < 1, 0.5 * diff ** 2, diff.abs() - 0.5)}[critic_type]
+    torch.testing.assert_close(got, expected.mean())
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_normalize_advantage_switch(env, normalize):
+    """At ratio 1 the clipped objective is -mean(advantage): raw without normalisation, 0 with it."""
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[8]))
+    critic = make_critic(env, G, ModelConfig(hidden_sizes=[8]))
+    loss = make_loss(actor, critic, env, G, LossConfig(normalize_advantage=normalize, entropy_coeff=0.0))
+    td = handmade_batch(env, actor)  # log-probs from this very actor: ratio 1
+    td[keys.advantage(G)] = torch.randn(4, N, 1) + 3.0
+    got = loss(td.clone())["loss_objective"]
+    expected = 0.0 if normalize else -float(td[keys.advantage(G)].mean())
+    assert float(got.detach()) == pytest.approx(expected, abs=1e-4)
+
+
 @pytest.mark.parametrize("kind", ["popart", "running"])
 def test_value_norm_normalises_critic_targets(env, kind):
     from torchrl.modules import PopArtValueNorm, RunningValueNorm
@@ -183,6 +256,39 @@ def test_value_norm_normalises_critic_targets(env, kind):
     plain = make_loss(actor, critic, env, G, LossConfig(critic_coeff=1.0))(td.clone())["loss_critic"]
     normed = loss(td)["loss_critic"]
     assert normed < plain / 100  # the critic loss lives in normalised units
+
+
+@pytest.mark.parametrize("kind", ["popart", "running"])
+def test_value_norm_divides_the_critic_loss_by_the_running_variance(env, kind):
+    """What ``loss.value_norm`` is with TorchRL 0.14 (README): target AND real-scale prediction are
+    normalised with the same statistics, so the mean cancels and the critic loss is the plain one
+    over the running variance. Nothing rescales the critic's output layer (no PopArt output
+    preservation): if TorchRL changes that, this test and the README must change with it."""
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[8]))
+    critic = TensorDictModule(ConstantCritic([0.5, -0.5, 3.0]), in_keys=[keys.observation(G)],
+                              out_keys=[keys.state_value(G)])
+    loss = make_loss(actor, critic, env, G, LossConfig(value_norm=kind, critic_coeff=1.0))
+    td = handmade_batch(env, actor)
+    td[keys.value_target(G)] = td[keys.value_target(G)] * 100.0 + 50.0
+    plain = make_loss(actor, critic, env, G, LossConfig(critic_coeff=1.0))(td.clone())["loss_critic"]
+    before = critic(td.clone())[keys.state_value(G)]
+    normed = loss(td.clone())["loss_critic"]
+    torch.testing.assert_close(normed, plain / loss.value_norm.scale().squeeze() ** 2)
+    torch.testing.assert_close(critic(td.clone())[keys.state_value(G)], before)
+
+
+def test_popart_and_running_value_norms_hold_the_same_statistics():
+    """PopArt's EMA (beta 0.99999, debiased) over equal-sized batches is the exact running mean
+    and variance to ~1e-4: the two options train the same (README)."""
+    from torchrl.modules import PopArtValueNorm, RunningValueNorm
+
+    popart, running = PopArtValueNorm(shape=1), RunningValueNorm(shape=1)
+    for step in range(200):
+        target = torch.randn(64, 1) * (1.0 + step / 20) + step / 10  # drifting returns
+        popart.update(target)
+        running.update(target)
+    x = torch.linspace(-20, 20, 9).unsqueeze(-1)
+    torch.testing.assert_close(popart.normalize(x), running.normalize(x), rtol=2e-3, atol=2e-3)
 
 
 def test_advantage_is_normalised_over_the_batch_not_per_agent(env):
@@ -235,13 +341,66 @@ def test_schedules_follow_the_frame_budget():
     trainer.collector.shutdown()
 
 
+def scheduled_updates(**overrides):
+    """Train 4 batches of 80 frames; per update: the lr, entropy coeff and log-std it used,
+    and the log-std the batch was collected with."""
+    cfg = small_cfg(train={"total_frames": 320, "num_epochs": 1, **overrides.pop("train", {})}, **overrides)
+    trainer = Trainer.from_config(cfg)
+    seen, update = [], trainer.update
+
+    def spy(batch):
+        seen.append({
+            "lr": trainer.optimizers[G][0].param_groups[0]["lr"],
+            "entropy_coeff": float(trainer.losses[G].entropy_coeff),
+            "log_std": float(log_std_params(trainer.actors[G])[0][0].detach().mean()),
+            "collected_log_std": float(batch[keys.scale(G)].log().mean()),
+        })
+        return update(batch)
+
+    trainer.update = spy
+    history = trainer.train()
+    return seen, history
+
+
+def test_linear_schedules_start_at_full_value_and_never_train_at_zero():
+    """Batch k of K trains at lr * (1 - k/K): the first at the full rate, the last at lr/K (issue 19)."""
+    seen, history = scheduled_updates(train={"lr_schedule": "linear", "lr": 1e-3},
+                                      loss={"entropy_coeff": 0.02, "entropy_coeff_end": 0.0})
+    assert [s["lr"] for s in seen] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    assert [s["entropy_coeff"] for s in seen] == pytest.approx([0.02, 0.015, 0.01, 0.005])
+    # The metrics report the values each update used.
+    assert [h[f"{G}/lr"] for h in history] == pytest.approx([1e-3, 7.5e-4, 5e-4, 2.5e-4])
+    assert [h[f"{G}/entropy_coeff"] for h in history] == pytest.approx([0.02, 0.015, 0.01, 0.005])
+
+
+def test_log_std_schedule_trains_a_batch_with_the_log_std_that_collected_it():
+    """Moving the log-std between collection and update starts PPO's ratio far from 1 (issue 19)."""
+    seen, history = scheduled_updates(train={"log_std_end": -1.0}, model={"init_log_std": 0.6})
+    assert [s["log_std"] for s in seen] == pytest.approx([0.6, 0.2, -0.2, -0.6])
+    assert [s["collected_log_std"] for s in seen] == pytest.approx([s["log_std"] for s in seen], abs=1e-6)
+    assert [h[f"{G}/log_std"] for h in history] == pytest.approx([0.6, 0.2, -0.2, -0.6])
+
+
+def test_resumed_scheduled_run_equals_an_uninterrupted_one(tmp_path):
+    """Schedules are recomputed from the frames done: resuming at iteration 2 of 4 changes nothing."""
+    cfg = small_cfg(train={"total_frames": 320, "num_epochs": 1, "lr_schedule": "linear", "log_std_end": -1.0},
+                    loss={"entropy_coeff_end": 0.0}, run={"checkpoint_every": 1, "keep_checkpoints": 4})
+    timing = {"collect_time", "train_time", "fps", "wall_time"}
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]
+    whole = strip(Trainer.from_config(cfg, run_dir=tmp_path).train())
+    state = torch.load(tmp_path / "checkpoints" / "iter_000002.pt", weights_only=False)
+    resumed = Trainer.from_config(cfg, resume=state)
+    assert resumed.optimizers[G][0].param_groups[0]["lr"] == pytest.approx(3e-4 * 0.5)
+    assert strip(resumed.train()) == whole[2:]
+
+
 def test_target_kl_stops_after_the_first_epoch():
     tiny = trainer_with(target_kl=1e-12, num_epochs=4)
     batch = next(iter(tiny.collector))
     tiny.compute_advantages(batch)
     assert tiny.update(batch)["epochs"] == 1
     tiny.collector.shutdown()
-    free = trainer_with(num_epochs=4)
+    free = trainer_with(num_epochs=4, target_kl=0.5)  # far above one epoch's KL
     batch = next(iter(free.collector))
     free.compute_advantages(batch)
     assert free.update(batch)["epochs"] == 4
@@ -260,6 +419,15 @@ def test_autocast_runs_the_networks_in_bfloat16():
     assert torch.bfloat16 in seen
     assert math.isfinite(metrics[f"{G}/loss_objective"])
     trainer.collector.shutdown()
+    plain = trainer_with()
+    first = next(m for m in plain.actors[G].modules() if isinstance(m, nn.Linear))
+    first.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    batch = next(iter(plain.collector))
+    plain.compute_advantages(batch)
+    seen.clear()
+    plain.update(batch)
+    assert set(seen) == {torch.float32}
+    plain.collector.shutdown()
 
 
 @pytest.mark.parametrize("coeff,end,bonus", [(0.0, None, False), (0.01, None, True), (0.0, 0.01, True)])

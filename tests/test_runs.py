@@ -142,7 +142,14 @@ def test_pettingzoo_run_checkpoints_and_resumes(tmp_path):
     assert len((tmp_path / "p" / "metrics.csv").read_text().splitlines()) == 4
 
 
-def test_plot_overlays_runs(tmp_path, capsys):
+def test_plot_overlays_runs(tmp_path, capsys, monkeypatch):
+    from matplotlib.axes import Axes
+
+    from torchrl_mappo.metrics import read_metrics
+
+    lines, plot = [], Axes.plot
+    monkeypatch.setattr(Axes, "plot", lambda self, x, y, **kw: (
+        lines.append((kw.get("label"), list(x), list(y))), plot(self, x, y, **kw))[1])
     tiny = ["env.num_envs=4", "train.frames_per_batch=400", "train.total_frames=800", "train.minibatch_size=200",
             "train.num_epochs=1", "model.hidden_sizes=[8]", "run.progress_bar=false"]
     for name in ("a", "b"):
@@ -150,6 +157,12 @@ def test_plot_overlays_runs(tmp_path, capsys):
                      f"run.name={name}", *tiny]) == 0
     assert main(["plot", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").stat().st_size > 10_000
+    expected = []
+    for name in ("a", "b"):  # return vs frames, then return vs wall time, per run
+        rows = read_metrics(tmp_path / name / "metrics.csv")
+        returns = [r["agents/episode_return"] for r in rows]
+        expected += [(name, [r["frames"] for r in rows], returns), (name, [r["wall_time"] for r in rows], returns)]
+    assert lines == expected
     assert main(["plot", str(tmp_path / "a")]) == 0
     assert (tmp_path / "a" / "learning_curves.png").is_file()
 

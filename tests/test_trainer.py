@@ -2,6 +2,7 @@
 import csv
 import math
 
+import pytest
 import torch
 
 from conftest import REPO, small_cfg
@@ -36,7 +37,8 @@ def test_cli_train_writes_run_directory_and_metrics(tmp_path, capsys):
 
 
 def test_update_changes_actor_and_critic_parameters():
-    trainer = Trainer.from_config(small_cfg())
+    # No entropy bonus: only the policy objective can move the actor.
+    trainer = Trainer.from_config(small_cfg(loss={"entropy_coeff": 0.0}))
     loss = trainer.losses["agents"]
     before = [p.detach().clone() for p in loss.parameters()]
     batch = next(iter(trainer.collector))
@@ -48,10 +50,77 @@ def test_update_changes_actor_and_critic_parameters():
     trainer.collector.shutdown()
 
 
+def test_update_on_a_batch_without_a_device():
+    """RayCollector's stacked batches carry no device of their own: the update asks a tensor."""
+    trainer = Trainer.from_config(small_cfg(train={"autocast": True}))
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    batch.clear_device_()
+    assert batch.device is None
+    assert math.isfinite(trainer.update(batch)["agents/loss_objective"])
+    trainer.collector.shutdown()
+
+
+def scripted_update(kls, target_kl, objectives=None):
+    """Run ``update`` with minibatch steps that report the given KLs (2 minibatches per epoch)."""
+    trainer = Trainer.from_config(small_cfg(train={"num_epochs": 3, "target_kl": target_kl}))
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    script = iter(zip(kls, objectives or [0.0] * len(kls)))
+    trainer._minibatch_step = lambda *args: dict(zip(("kl_approx", "loss_objective"), next(script)))
+    metrics = trainer.update(batch)
+    trainer.collector.shutdown()
+    return metrics
+
+
+def test_target_kl_compares_each_epochs_mean_kl():
+    # Epoch 1's mean KL is 0.2 > 0.15: stop, whatever its last minibatch says.
+    assert scripted_update([0.4, 0.0] + [0.0] * 4, target_kl=0.15)["epochs"] == 1
+    # Mean 0.1 < 0.15 in every epoch: all 3 epochs, though the epochs' sums exceed it.
+    assert scripted_update([0.1] * 6, target_kl=0.15)["epochs"] == 3
+
+
+def test_update_metrics_are_means_over_the_minibatches():
+    metrics = scripted_update([0.0] * 6, target_kl=1.0, objectives=[1.0, 3.0, 2.0, 2.0, 5.0, -1.0])
+    assert metrics["agents/loss_objective"] == pytest.approx(2.0)
+    assert metrics["epochs"] == 3
+
+
+def test_update_skips_a_nonfinite_minibatch_and_names_the_term():
+    # 2 epochs x 2 minibatches, every other one NaN: never 2 in a row, so no stop.
+    trainer = Trainer.from_config(small_cfg(train={"num_epochs": 2, "max_nonfinite_updates": 2}))
+    loss = trainer.losses["agents"]
+    real_forward, calls = loss.forward, []
+
+    def every_other_nan(td):
+        out = real_forward(td)
+        calls.append(1)
+        if len(calls) % 2 == 1:
+            out["loss_objective"] = out["loss_objective"] * float("nan")
+        return out
+
+    loss.forward = every_other_nan
+    batch = next(iter(trainer.collector))
+    trainer.compute_advantages(batch)
+    with pytest.warns(RuntimeWarning, match="non-finite loss_objective; update skipped"):
+        metrics = trainer.update(batch)
+    assert math.isfinite(metrics["agents/loss_objective"])  # the mean of the finite minibatches only
+    assert len(calls) == 4 and trainer.guard.streak == 0
+    trainer.collector.shutdown()
+
+
 def test_target_return_stops_early():
     cfg = small_cfg(train={"target_return": -1e9, "total_frames": 800})
     history = Trainer.from_config(cfg).train()
     assert len(history) == 1
+    assert "agents/loss_objective" not in history[0]  # reached before training on the batch
+
+
+def test_target_return_out_of_reach_uses_the_whole_budget():
+    cfg = small_cfg(train={"target_return": 1e9, "total_frames": 240})
+    history = Trainer.from_config(cfg).train()
+    assert [h["frames"] for h in history] == [80, 160, 240]
+    assert all("agents/loss_objective" in h for h in history)
 
 
 def test_seeded_navigation_run_learns():

@@ -135,6 +135,16 @@ class ModelConfig(_Section):
         """Range checks; ``where`` is ``"<origin>: model"`` (or ``...: per_group.<g>.model``)."""
         self._need(len(self.hidden_sizes) > 0, where, "hidden_sizes", "give at least one layer size, e.g. [256, 256]")
         self._need(all(h > 0 for h in self.hidden_sizes), where, "hidden_sizes", "every layer size must be positive")
+        # Pairs that would be accepted and do nothing (README: "Combinations refused").
+        self._need(self.centralized or self.critic_input in ("auto", "local"), where, "critic_input",
+                   "model.centralized: false gives a local critic (IPPO) that ignores it; "
+                   "set model.centralized: true, or drop model.critic_input")
+        self._need(not (self.critic_agent_id and self.critic_input == "agent_specific"), where, "critic_agent_id",
+                   "critic_input 'agent_specific' already appends the agent id; drop model.critic_agent_id")
+        for net in ("critic", "actor"):
+            self._need(not (getattr(self, f"{net}_agent_id") and not self.share_params), where, f"{net}_agent_id",
+                       f"with model.share_params: false every agent has its own {net}, for which its id is a "
+                       "constant input (a bias); drop it, or set model.share_params: true")
 
 
 @dataclass
@@ -159,7 +169,9 @@ class LossConfig(_Section):
     """The critic's loss: ``l2``, ``l1`` or ``smooth_l1`` (Huber)."""
     value_norm: Literal["none", "popart", "running"] = "none"
     """Normalise the critic's targets: TorchRL's ``PopArtValueNorm`` (``popart``), ``RunningValueNorm``
-    (``running``) or ``none``."""
+    (``running``) or ``none``. Target and real-scale prediction share the statistics, so this divides
+    the critic loss by the running variance (no output-preserving rescale of the critic, unlike the
+    MAPPO paper's PopArt; see the README)."""
     entropy_coeff_end: float | None = None
     """Anneal the entropy coefficient linearly to this value over training (>= 0); ``null``: constant."""
 
@@ -208,7 +220,7 @@ class TrainConfig(_Section):
     critic_lr: float | None = None
     """The critic's learning rate (``null``: ``lr``); needs ``separate_optimizers: true``."""
     lr_schedule: Literal["constant", "linear"] = "constant"
-    """``constant``, or ``linear``: annealed to 0 over ``total_frames``."""
+    """``constant``, or ``linear``: batch k of K trains at ``lr * (1 - k/K)`` (never at 0)."""
     target_kl: float | None = None
     """Stop an iteration's epochs once an epoch's mean approx KL exceeds it (``null``: never)."""
     log_std_end: float | None = None
@@ -238,6 +250,9 @@ class TrainConfig(_Section):
              f"must not exceed train.frames_per_batch={self.frames_per_batch}")
         need(self.lr > 0 and math.isfinite(self.lr), where, "lr", "must be a positive number, e.g. 3e-4")
         need(self.max_grad_norm > 0, where, "max_grad_norm", "must be > 0")
+        need(self.target_kl is None or self.num_epochs > 1, where, "target_kl",
+             "it stops the epochs after one whose KL exceeds it, and train.num_epochs=1 leaves none to stop; "
+             "raise train.num_epochs or drop train.target_kl")
         need(0 <= self.seed < 2**32, where, "seed", "must be in [0, 2**32), e.g. 0")
         cores = os.cpu_count() or 1
         need(self.num_threads is None or 0 < self.num_threads <= cores, where, "num_threads",
@@ -374,6 +389,10 @@ class GroupConfig(_Section):
     def check(self, where: str) -> None:
         """Range checks; ``where`` is ``"<origin>: per_group.<group>"``."""
         self._need(self.lr is None or self.lr > 0, where, "lr", "must be a positive number")
+        for name in ("model", "loss", "lr"):
+            self._need(self.policy != "random" or getattr(self, name) in ({}, None), where, name,
+                       f"the group acts at random and never trains; drop it, or set {where.split(': ')[-1]}"
+                       ".policy: learn")
 
 
 @dataclass

@@ -8,6 +8,7 @@ team, ties broken by the higher team return.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -77,11 +78,25 @@ def evaluate(
     if all(alive[g] for g in groups) and len(groups) > 1:
         surv = torch.stack([torch.cat(alive[g]) for g in groups])  # [groups, episodes]
         rets = torch.stack([stacked[g] for g in groups])
-        for i, g in enumerate(groups):
-            others = [j for j in range(len(groups)) if j != i]
-            more = (surv[i] > surv[others]).all(0)
-            tie = (surv[i] == surv[others].max(0).values) & (rets[i] > rets[others].max(0).values)
-            out["groups"][g]["win_rate"] = float((more | tie).float().mean())
+        for g, rate in zip(groups, win_rates(surv, rets)):
+            out["groups"][g]["win_rate"] = rate
+    return out
+
+
+def win_rates(surv: torch.Tensor, rets: torch.Tensor) -> list[float]:
+    """Each group's share of episodes won, from ``[groups, episodes]`` survivors and returns.
+
+    A group wins an episode with more survivors than every other group, or
+    as many as the best others and a higher return than each of those;
+    otherwise nobody wins it.
+    """
+    out = []
+    for i in range(surv.shape[0]):
+        others = [j for j in range(surv.shape[0]) if j != i]
+        best = surv[others].max(0).values
+        rivals = torch.where(surv[others] == best, rets[others], -math.inf)  # only the tied groups
+        tie = (surv[i] == best) & (rets[i] > rivals.max(0).values)
+        out.append(float(((surv[i] > best) | tie).float().mean()))
     return out
 
 

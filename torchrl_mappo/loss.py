@@ -66,7 +66,11 @@ def make_loss(
     (the MAPPO spec; ``MAPPOLoss``'s own default is per agent).
     ``cfg_loss.value_norm`` attaches TorchRL's ``PopArtValueNorm`` or
     ``RunningValueNorm`` (critic targets and predictions normalised by
-    running statistics of the returns before the distance).
+    running statistics of the returns before the distance). Both are
+    normalised with the same statistics, so the mean cancels: the critic
+    loss is divided by the running variance, and the critic keeps predicting
+    real-scale values (its last layer is never rescaled, unlike the PopArt
+    of the MAPPO paper).
 
     Where the env marks live agents with ``(group, "mask")`` (MAgent2), the
     loss reads it as its ``loss_mask_key``: a dead agent's steps add nothing

@@ -37,7 +37,7 @@ from torchrl_mappo.envs import snapshot
 from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError  # noqa: F401 (re-exported)
 from torchrl_mappo.loss import compute_advantages
 from torchrl_mappo.metrics import RecentReturns, batch_metrics
-from torchrl_mappo.schedules import Schedules
+from torchrl_mappo.schedules import Schedules, log_std_params
 
 
 LOSS_TERMS = ("loss_objective", "loss_critic", "loss_entropy")
@@ -101,6 +101,13 @@ class Trainer:
         self.groups = list(groups) if groups is not None else list(self.losses)
         self.metrics_sink = sinks
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        without = [g for g, a in self.actors.items() if not log_std_params(a)]
+        if self.t.log_std_end is not None and without:
+            where = f"{self.config.source}: " if self.config.source else ""
+            raise ConfigError(
+                f"{where}train.log_std_end={self.t.log_std_end}: group(s) {without} have no log-std to schedule "
+                "(discrete actions: a Categorical policy); drop train.log_std_end, or use continuous actions"
+            )
         self.schedules = Schedules(
             self.t.total_frames, self.optimizers, self.losses, self.actors,
             lr_schedule=self.t.lr_schedule, log_std_end=self.t.log_std_end,
@@ -119,6 +126,7 @@ class Trainer:
         self.agent_names = {g: list(names) for g, names in agent_names.items()}
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
         self.recent = RecentReturns(self.groups)
+        self._scheduled = self.apply_schedules()
 
     @classmethod
     def from_config(
@@ -242,7 +250,16 @@ class Trainer:
         return values
 
     def apply_schedules(self) -> dict[str, float]:
-        """Set the scheduled values (lr, entropy coefficient, log-std) for the frames used so far."""
+        """Set the scheduled values for the NEXT batch, from the frames already trained on.
+
+        Called once at the start (and on resume) and after every update,
+        before the collector gets the new weights: batch ``k`` of ``K`` is
+        then collected AND trained with the values at progress ``k / K``.
+        The log-std must not move between collecting a batch and training
+        on it (PPO's ratio would start far from 1); the first update uses
+        the full learning rate and the last ``1 / K`` of it, never 0.
+        Returns the values set.
+        """
         return self.schedules.apply(self.frames)
 
     def batch_metrics(self, batch: TensorDictBase) -> dict[str, float]:
@@ -307,8 +324,9 @@ class Trainer:
         metrics.update(self.batch_metrics(batch))
         reached = self._reached_target(metrics)
         if not reached:
-            metrics.update(self.apply_schedules())
+            metrics.update(self._scheduled)  # what this batch was collected and trained with
             metrics.update(self.update(batch))
+            self._scheduled = self.apply_schedules()  # for the next batch, before its collection
             self.collector.update_policy_weights_()
         return metrics, reached
 
@@ -407,6 +425,7 @@ class Trainer:
         self.wall_time = state.get("wall_time", 0.0)
         self.guard.streak = state.get("nonfinite_streak", 0)
         self.recent.load_state_dict(state.get("recent_returns", {}))
+        self._scheduled = self.apply_schedules()  # from the frames done (a new total_frames included)
         carrier = state.get("carrier")
         if carrier is not None and snapshot.carrier(self.collector) is not None:
             snapshot.check_carrier(self.collector, carrier)

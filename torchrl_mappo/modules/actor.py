@@ -11,7 +11,7 @@ from torchrl.envs import EnvBase
 from torchrl.modules import OneHotCategorical, ProbabilisticActor, TanhNormal
 
 from torchrl_mappo import keys
-from torchrl_mappo.config import ModelConfig
+from torchrl_mappo.config import ConfigError, ModelConfig
 from torchrl_mappo.modules.nets import AppendAgentId, FlattenTrailing, make_agent_mlp, orthogonal_init_
 
 
@@ -62,6 +62,11 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
         return nn.Sequential(*layers, net) if layers else net
 
     if isinstance(action_spec, (CategoricalSpec, OneHotSpec)):
+        if cfg_model.init_log_std != 0.0:
+            raise ConfigError(
+                f"model.init_log_std={cfg_model.init_log_std}: group {group!r} has discrete actions "
+                "(a Categorical policy), which have no log-std; drop it, or use continuous actions"
+            )
         n_actions = action_spec.space.n
         net = mlp(n_actions)
         module = TensorDictModule(net, in_keys=[keys.observation(group)], out_keys=[keys.logits(group)])

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from tensordict.nn import TensorDictModule
 from torchrl.data import Categorical as CategoricalSpec
-from torchrl.data import OneHot as OneHotSpec
 from torchrl.envs import EnvBase
 
 from torchrl_mappo import keys
@@ -89,9 +88,7 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
         spec = env.full_action_spec_unbatched[keys.action(group)]
         if isinstance(spec, CategoricalSpec):
             n_actions = action_dim = spec.space.n
-        elif isinstance(spec, OneHotSpec):
-            action_dim = spec.shape[-1]
-        else:
+        else:  # one-hot or continuous: the last dim
             action_dim = spec.shape[-1]
 
     per_agent = own_obs or agent_id or action_dim is not None
