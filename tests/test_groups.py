@@ -96,12 +96,15 @@ def test_reward_sharing_means_over_each_envs_live_agents():
 
 
 def test_reward_sharing_modes_and_weights_are_checked():
-    t = RewardSharing({"a": ("shared", 0.3), "b": "individual", "c": ("mixed", 0.25)})
-    assert t.modes == {"a": ("shared", 1.0), "b": ("individual", 0.0), "c": ("mixed", 0.25)}
+    t = RewardSharing({"a": "shared", "b": "individual", "c": ("mixed", 0.25)})
+    assert {g: (r.mode, r.weight) for g, r in t.shares.items()} == {
+        "a": ("shared", 1.0), "b": ("individual", 0.0), "c": ("mixed", 0.25)}
     assert t.in_keys == t.out_keys == [("a", "reward"), ("b", "reward"), ("c", "reward")]
     for bad in (1.5, -0.1):
-        with pytest.raises(ValueError, match=r"weight for group 'a' must be in \[0, 1\]"):
+        with pytest.raises(ValueError, match=r"group 'a': mixed needs a weight in \[0, 1\]"):
             RewardSharing({"a": ("mixed", bad)})
+    with pytest.raises(ValueError, match="a weight only applies to mode 'mixed'"):
+        RewardSharing({"a": ("shared", 0.3)})  # a weight the mode would ignore
 
 
 def test_reward_sharing_transform_on_a_batch_and_modes():
