@@ -138,7 +138,9 @@ class TrainConfig:
 
     ``target_return``: stop as soon as every group's mean episode return in an
     iteration reaches it (``null``: run the whole ``total_frames``).
-    ``num_threads``: torch intra-op threads (``null``: leave torch's choice).
+    ``num_threads``: torch intra-op and inter-op threads: ``auto`` (one for
+    the small networks MAPPO uses on CPU, see :mod:`torchrl_mappo.threads`),
+    a number, or ``null`` (torch's default: every core).
     ``separate_optimizers``: one Adam for the actor and one for the critic
     (each clipped to ``max_grad_norm`` on its own); ``critic_lr`` the
     critic's learning rate (``null``: ``lr``). ``lr_schedule``: ``constant``
@@ -161,7 +163,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     target_return: float | None = None
-    num_threads: int | None = None
+    num_threads: int | Literal["auto"] | None = "auto"
     separate_optimizers: bool = False
     critic_lr: float | None = None
     lr_schedule: Literal["constant", "linear"] = "constant"
@@ -472,7 +474,8 @@ def _check(cfg: Config, origin: str) -> None:
     need(t.lr > 0 and math.isfinite(t.lr), "train.lr", "must be a positive number, e.g. 3e-4")
     need(t.max_grad_norm > 0, "train.max_grad_norm", "must be > 0")
     need(t.seed >= 0, "train.seed", "must be >= 0")
-    need(t.num_threads is None or t.num_threads > 0, "train.num_threads", "must be a positive integer or null")
+    need(t.num_threads in (None, "auto") or t.num_threads > 0, "train.num_threads",
+         "must be 'auto', a positive integer or null")
     need(t.device == "cpu" or t.device.startswith("cuda") or t.device == "mps", "train.device",
          "use 'cpu', 'cuda', 'cuda:N' or 'mps'")
     need(bool(cfg.run.dir), "run.dir", "must be a non-empty path")
