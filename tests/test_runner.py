@@ -56,7 +56,7 @@ def test_sweep_runs_the_grid_product_and_writes_table_and_plot(tmp_path, capsys)
     points = ["clip_epsilon=0.2,hidden_sizes=8", "clip_epsilon=0.2,hidden_sizes=4-4",
               "clip_epsilon=0.3,hidden_sizes=8", "clip_epsilon=0.3,hidden_sizes=4-4"]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(points)
-    assert "hidden_sizes:\n    - 4\n    - 4" in (out / points[1] / "seed0" / "config.yaml").read_text()
+    assert "hidden_sizes:\n  - 4\n  - 4\n" in (out / points[1] / "seed0" / "config.yaml").read_text()
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert [r["point"] for r in rows] == points and all(r["status"] == "done" for r in rows)
     table = (out / "summary.md").read_text()

@@ -146,7 +146,8 @@ class Run:
     """One training run: a grid point (its overrides) and a seed."""
 
     point: str  # "" for plain seeds
-    overrides: list[str]
+    grid: list[str]  # the point's overrides
+    overrides: list[str]  # everything the run is given: the user's, then the point's, then its seed
     seed: int
     run_dir: Path
     process: Process | None = None
@@ -237,7 +238,8 @@ def plan_runs(
     for point, point_overrides in points.items():
         for seed in seeds:
             where = parent / point if point else parent
-            run = Run(point, [*point_overrides, *overrides, f"train.seed={seed}"], seed, where / f"seed{seed}")
+            run = Run(point, point_overrides, [*overrides, *point_overrides, f"train.seed={seed}"], seed,
+                      where / f"seed{seed}")
             try:
                 load_config(config, run.overrides)
             except ConfigError as err:
@@ -482,7 +484,7 @@ def run_record(run: Run, target: float | None) -> dict:
     t, f = to_target(rows, target)
     loop = last.get("wall_time", math.nan)
     return {
-        "point": run.point, "overrides": " ".join(run.overrides[:-1]), "seed": run.seed, "status": status(run),
+        "point": run.point, "overrides": " ".join(run.grid), "seed": run.seed, "status": status(run),
         "exit_code": p.exit_code if p is not None else None, "frames": last.get("frames", 0),
         "final_return": final_return(rows), "time_to_target_s": t, "frames_to_target": f,
         "frames_per_s": last["frames"] / loop if loop and loop == loop else math.nan,
