@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))  # this checkout's runner
 
+from threads import busy_core  # noqa: E402  (benchmarks/threads.py)
 from torchrl_mappo.runner import run_record, sweep  # noqa: E402
 from torchrl_mappo.threads import available_cores  # noqa: E402
 
@@ -43,11 +43,6 @@ def runs(root: Path, frames: int, grid=(), seeds=(0,), jobs=1) -> tuple[list[dic
     if bad:
         raise SystemExit(f"runs failed: {bad}")
     return records, wall
-
-
-def busy_core() -> subprocess.Popen:
-    core = sorted(__import__("os").sched_getaffinity(0))[-1]
-    return subprocess.Popen(["nice", "taskset", "-c", str(core), sys.executable, "-c", "while True: pass"])
 
 
 def main(argv=None) -> int:

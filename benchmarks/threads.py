@@ -57,6 +57,12 @@ def measure(hidden: int, minibatch: int, threads: int, iters: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def busy_core() -> subprocess.Popen:
+    """One niced busy loop pinned to the last core this process may use (kill it when done)."""
+    core = sorted(os.sched_getaffinity(0))[-1]
+    return subprocess.Popen(["nice", "taskset", "-c", str(core), sys.executable, "-c", BUSY])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -74,9 +80,7 @@ def main(argv=None) -> int:
     conditions = {"no": [False], "yes": [True], "both": [False, True]}[args.busy]
     rows = []
     for busy in conditions:
-        neighbour = None
-        if busy:  # one niced busy loop on the last core
-            neighbour = subprocess.Popen(["nice", "taskset", "-c", str(cores[-1]), sys.executable, "-c", BUSY])
+        neighbour = busy_core() if busy else None
         try:
             for hidden in args.hidden:
                 for minibatch in args.minibatch:

@@ -11,7 +11,10 @@ import pytest
 
 from conftest import REPO
 from torchrl_mappo.cli import main
-from torchrl_mappo.runner import grid_points, parse_grid, plan_runs, run_all, status, write_summary
+from torchrl_mappo.runner import (
+    final_return, grid_points, learning_groups, mean_std, parse_grid, plan_runs, run_all, status, to_target,
+    write_summary,
+)
 from torchrl_mappo.threads import available_cores
 
 CONFIG = str(REPO / "configs/vmas_navigation.yaml")
@@ -138,3 +141,15 @@ def test_bad_input_is_one_line_and_starts_nothing(tmp_path, capsys, argv, messag
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert not any(tmp_path.iterdir())
+
+
+def test_summary_figures_from_metrics_rows():
+    nan = float("nan")
+    rows = [{"frames": 100.0 * i, "wall_time": float(i), "a/episode_return": r, "a/loss_objective": 0.0,
+             "b/episode_return": 5.0} for i, r in enumerate([0.1, nan, 0.95, 0.5, 0.7], start=1)]
+    # b has no loss: it does not learn, so its return is not the run's.
+    assert learning_groups(rows[0]) == ["a"]
+    assert final_return(rows) == pytest.approx((0.95 + 0.5 + 0.7) / 3)
+    assert to_target(rows, 0.9) == (3.0, 300.0)
+    assert to_target(rows, 2.0) == (float("inf"), float("inf"))
+    assert mean_std([1.0, 3.0, nan]) == (2.0, 1.0)
