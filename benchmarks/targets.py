@@ -50,6 +50,7 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=60_000)
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--targets", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--threads", nargs="+", default=["auto", "null"], help="train.num_threads values of target 1")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="targets-"))
@@ -61,7 +62,7 @@ def main(argv=None) -> int:
             for busy in (False, True):
                 neighbour = busy_core() if busy else None
                 try:
-                    records, _ = runs(root, args.frames, grid=["train.num_threads=auto,null"])
+                    records, _ = runs(root, args.frames, grid=[f"train.num_threads={','.join(args.threads)}"])
                 finally:
                     if neighbour is not None:
                         neighbour.kill()
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
         lines += ["## Target 1: next to one busy process", "",
                   "| num_threads | frames/s alone | frames/s, busy core | busy / alone | every run (alone; busy) |",
                   "|---|---|---|---|---|"]
-        for point in ("num_threads=auto", "num_threads=null"):
+        for point in (f"num_threads={t}" for t in args.threads):
             alone, busy = speed[(point, False)], speed[(point, True)]
             lines.append(f"| {point.split('=')[1]} | {statistics.median(alone):.0f} | {statistics.median(busy):.0f} "
                          f"| {statistics.median(busy) / statistics.median(alone):.2f}x "

@@ -133,8 +133,9 @@ def test_grid_values_split_outside_brackets():
     (["sweep", CONFIG, "--grid", "train.lr=1e-3", "--jobs", "0"], "--jobs=0: must be a positive integer"),
     (["train", CONFIG, "--seeds", "0", "x"], "--seeds: 'x' is not a seed"),
     (["train", CONFIG, "--seeds", "0", "0"], "seeds must be distinct"),
-    (["train", CONFIG, "--jobs", "2"], "train --jobs needs --seeds"),
-    (["train", "--resume", "somewhere", "--seeds", "0"], "--seeds cannot --resume"),
+    (["train", CONFIG, "--jobs", "2"], "train --jobs: give --seeds too"),
+    (["train", "--resume", "somewhere", "--seeds", "0"], "train --seeds: give a config file"),
+    (["train", "--seeds", "0"], "train --seeds: give a config file"),
 ])
 def test_bad_input_is_one_line_and_starts_nothing(tmp_path, capsys, argv, message):
     assert main([*argv, f"run.dir={tmp_path}"]) == 2

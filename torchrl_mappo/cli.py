@@ -144,8 +144,10 @@ def _train(args: argparse.Namespace) -> int:
     from torchrl_mappo.config import load_config
 
     if args.seeds is not None or args.jobs is not None:
-        if args.resume is not None or args.seeds is None:
-            raise ConfigError("train --jobs needs --seeds, and --seeds cannot --resume (resume each run on its own)")
+        if args.seeds is None:
+            raise ConfigError("train --jobs: give --seeds too (e.g. --seeds 0 1 2 --jobs 2)")
+        if args.resume is not None or args.config is None:
+            raise ConfigError("train --seeds: give a config file; to continue a run use --resume RUN alone")
         return _many(args)
     overrides = list(args.overrides)
     if args.resume is not None:
