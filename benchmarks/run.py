@@ -46,7 +46,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))  # this checkout's runner
 
 from torchrl_mappo.runner import Process, run_processes  # noqa: E402
-from torchrl_mappo.threads import available_cores, thread_env  # noqa: E402
+from torchrl_mappo.threads import core_budget, thread_env  # noqa: E402
 
 BENCHMARL_PYTHON = HERE / ".venv-benchmarl" / "bin" / "python"
 
@@ -204,13 +204,11 @@ def task_ours(args, variant: Variant, seed: int, out: Path) -> Task:
     run_dir = out / "runs" / f"ours-{variant.label}-seed{seed}"
     cmd = [sys.executable, str(HERE / "ours_runner.py"), "--config", str(REPO / TASKS[args.task]["config"]),
            "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir), *our_overrides(args, variant)]
-    if args.jobs > 1:  # runs side by side: each its share of the cores (else: the config's num_threads)
-        cmd.append(f"train.num_threads={thread_share(args.jobs)}")
     return Task("torchrl_mappo", variant, seed, cmd, run_dir)
 
 
 def thread_share(jobs: int) -> int:
-    return max(1, available_cores() // jobs)
+    return max(1, core_budget() // jobs)
 
 
 def simulator_speed(args, variant: Variant) -> dict:
@@ -238,6 +236,7 @@ def task_benchmarl(args, variant: Variant, seed: int, out: Path) -> Task:
 
 def run_tasks(args, tasks: list[Task]) -> tuple[list[Result], bool]:
     """Run the tasks ``args.jobs`` at a time (1: alone, for timings); return their results, and False on Ctrl-C."""
+    # Side by side, each run gets a budget of cores/jobs threads (ours: ``auto`` stays within it).
     env = thread_env(thread_share(args.jobs)) if args.jobs > 1 else {}
     for t in tasks:
         t.run_dir.mkdir(parents=True, exist_ok=True)

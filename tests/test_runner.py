@@ -15,7 +15,7 @@ from torchrl_mappo.runner import (
     final_return, grid_points, learning_groups, mean_std, parse_grid, plan_runs, run_all, status, to_target,
     write_summary,
 )
-from torchrl_mappo.threads import available_cores
+from torchrl_mappo.threads import core_budget
 
 CONFIG = str(REPO / "configs/vmas_navigation.yaml")
 TINY = ["env.num_envs=2", "env.max_steps=10", "train.frames_per_batch=20", "train.minibatch_size=10",
@@ -39,8 +39,7 @@ def test_seeds_one_run_directory_each_and_a_summary(tmp_path, capsys):
         assert (run / "checkpoint.pt").is_file()
         saved = (run / "config.yaml").read_text()
         assert f"seed: {seed}\n" in saved
-        # Two jobs on the machine's cores: each run got its share of threads.
-        assert f"num_threads: {max(1, available_cores() // 2)}\n" in saved
+        assert "num_threads: auto\n" in saved  # within the budget the runner gave it (see below)
     rows = list(csv.DictReader((parent / "summary.csv").open()))
     assert [(r["seed"], r["status"], r["frames"]) for r in rows] == [("0", "done", "40.0"), ("1", "done", "40.0")]
     table = (parent / "summary.md").read_text()
@@ -76,6 +75,8 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
     assert run_all(CONFIG, runs, jobs=2, parent=tmp_path, stream=stream)
     assert status(runs[0]) == "failed" and runs[0].process.exit_code != 0
     assert status(runs[1]) == "done" and len(runs[1].rows) == 2
+    # Two jobs: each run's budget is its share of the cores.
+    assert runs[1].process.env["OMP_NUM_THREADS"] == str(max(1, core_budget() // 2))
     text = write_summary(tmp_path, "t", runs, None)
     assert "| (config) | 1/2 |" in text
     assert "seed 0: failed: AssertionError" in text and "seed0.log" in text

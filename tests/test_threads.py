@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from torchrl_mappo.config import config_from_dict
-from torchrl_mappo.threads import apply_threads, auto_threads, available_cores, thread_env
+from torchrl_mappo.threads import apply_threads, auto_threads, available_cores, core_budget, thread_env
 
 
 def cfg(hidden=64, minibatch=1000, **sections):
@@ -31,6 +31,16 @@ def test_auto_grows_with_the_work_but_never_past_the_cores():
     assert auto_threads(busy, cores=4) == 2
     assert auto_threads(cfg(1024, 4000, train={"device": "cuda"}), cores=64) == 1
     assert auto_threads(cfg()) == 1 and available_cores() == len(os.sched_getaffinity(0))
+
+
+def test_omp_num_threads_caps_the_budget(monkeypatch):
+    """How the runner gives each run its share: ``auto`` never goes past it."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert core_budget() == 1 and auto_threads(cfg(1024, 4000)) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "999")
+    assert core_budget() == available_cores()
+    monkeypatch.setenv("OMP_NUM_THREADS", "lots")
+    assert core_budget() == available_cores()
 
 
 def test_apply_sets_intra_and_leaves_torch_alone_for_null():

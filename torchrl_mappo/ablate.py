@@ -87,7 +87,7 @@ def run_ablation(
         raise ConfigError(f"--jobs={jobs}: must be a positive integer")
     out = runner.make_parent(base, config, "ablation", out_dir)
     runs = runner.plan_runs(config, points, list(range(seeds)), common, out)
-    finished = runner.run_all(config, runs, jobs=jobs or runner.available_cores(), parent=out,
+    finished = runner.run_all(config, runs, jobs=jobs, parent=out,
                               stream=None if progress else io.StringIO())
     results: dict[str, list[dict]] = {n: [] for n in names}
     for run in runs:

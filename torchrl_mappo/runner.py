@@ -1,8 +1,9 @@
 """Many runs at once: seeds, sweeps and ablations as ``torchrl-mappo train`` processes.
 
 Each run (a grid point x a seed) is a process of its own (threads and crashes
-stay in it), ``jobs`` at a time, the cores split between them: each gets
-``train.num_threads = cores // jobs`` (and ``OMP_NUM_THREADS`` etc.). Every
+stay in it), ``jobs`` at a time, the cores split between them: each gets a budget of
+``cores // jobs`` threads (``OMP_NUM_THREADS`` etc., which
+``train.num_threads: auto`` stays within). Every
 run writes its run directory under one parent that is created new::
 
     PARENT/
@@ -34,7 +35,7 @@ from pathlib import Path
 from typing import Callable, Sequence, TextIO
 
 from torchrl_mappo.config import Config, ConfigError, load_config
-from torchrl_mappo.threads import available_cores, thread_env
+from torchrl_mappo.threads import core_budget, thread_env
 
 FINAL_ITERS = 3
 POLL_S = 0.2
@@ -274,21 +275,18 @@ def make_parent(base: Config, config: str | Path, kind: str, out: str | Path | N
     raise AssertionError("unreachable")
 
 
-def train_command(config: str | Path, run: Run, threads: int, extra: Sequence[str] = ()) -> list[str]:
-    """``python -m torchrl_mappo train CONFIG ...`` for ``run``, with ``threads`` torch threads.
-
-    The runner's thread count comes before the user's overrides (an explicit
-    ``train.num_threads=`` wins); the run directory comes last.
-    """
+def train_command(config: str | Path, run: Run, extra: Sequence[str] = ()) -> list[str]:
+    """``python -m torchrl_mappo train CONFIG ...`` for ``run`` (its run directory last)."""
     return [
-        sys.executable, "-m", "torchrl_mappo", "train", str(config), f"train.num_threads={threads}",
-        *run.overrides, *extra, "run.progress_bar=false", f"run.dir={run.run_dir.parent}",
-        f"run.name={run.run_dir.name}",
+        sys.executable, "-m", "torchrl_mappo", "train", str(config), *run.overrides, *extra,
+        "run.progress_bar=false", f"run.dir={run.run_dir.parent}", f"run.name={run.run_dir.name}",
     ]
 
 
 def child_env(threads: int) -> dict[str, str]:
-    """Threads for the child, and this checkout of the package first on its path."""
+    """A budget of ``threads`` cores for the child (``OMP_NUM_THREADS`` ...: ``num_threads: auto``
+    stays within it, ``null`` takes all of it, a number is used as given), and this checkout of
+    the package first on its path."""
     package_root = str(Path(__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
     return {**thread_env(threads), "PYTHONPATH": path}
@@ -298,29 +296,30 @@ def run_all(
     config: str | Path,
     runs: list[Run],
     *,
-    jobs: int,
+    jobs: int | None,
     parent: Path,
     cores: int | None = None,
     extra: Sequence[str] = (),
     stream: TextIO | None = None,
 ) -> bool:
-    """Train every run, ``jobs`` at a time, with one progress line per run on ``stream``.
+    """Train every run, ``jobs`` at a time (default: one per core), one progress line per run on ``stream``.
 
     Returns ``False`` if Ctrl-C / SIGTERM stopped it (runs then checkpoint
     and print their resume command). Every run's metrics rows end up in
     :attr:`Run.rows`.
     """
+    cores = core_budget() if cores is None else cores
+    jobs = cores if jobs is None else jobs
     if jobs < 1:
         raise ConfigError(f"--jobs={jobs}: must be a positive integer")
     jobs = min(jobs, len(runs))
-    cores = available_cores() if cores is None else cores
     threads = max(1, cores // jobs)
     stream = stream if stream is not None else sys.stdout
     for run in runs:
-        run.process = Process(train_command(config, run, threads, extra), run.run_dir.with_suffix(".log"),
+        run.process = Process(train_command(config, run, extra), run.run_dir.with_suffix(".log"),
                               child_env(threads))
     progress = Progress(runs, stream)
-    print(f"{len(runs)} runs, {jobs} at a time, {threads} thread(s) each ({cores} cores): {parent}",
+    print(f"{len(runs)} runs, {jobs} at a time, at most {threads} thread(s) each ({cores} cores): {parent}",
           file=stream, flush=True)
     finished = run_processes([r.process for r in runs], jobs, on_start=progress.started,
                              on_end=progress.ended, on_poll=progress.poll)
@@ -613,7 +612,6 @@ def sweep(
     plan_runs(config, points, seeds, overrides, Path("."))  # validate every run before creating anything
     parent = make_parent(base, config, kind, out)
     runs = plan_runs(config, points, seeds, overrides, parent)
-    jobs = jobs if jobs is not None else available_cores()
     finished = run_all(config, runs, jobs=jobs, parent=parent, stream=stream)
     title = f"{kind} of {config}: {len(points)} point(s) x {len(seeds)} seed(s)"
     target = base.train.target_return

@@ -1,7 +1,9 @@
 """How many torch threads a training process uses: ``train.num_threads: auto | N | null``.
 
 ``auto`` (the default) = min(the cores this process may use, a cap set by
-the work of one minibatch). Measured with ``benchmarks/threads.py``
+the work of one minibatch). The cores it may use: its affinity mask
+(``os.sched_getaffinity``: ``taskset``, cgroup cpusets), and no more than
+``OMP_NUM_THREADS`` when that is set (the runner sets it to each run's share). Measured with ``benchmarks/threads.py``
 (``examples/results/threads.md``): the networks MAPPO uses on CPU (64x64 and
 256x256, minibatches of 400-1000 frames) run fastest on ONE thread, alone
 and far more so next to any other busy process: a second thread is a
@@ -24,7 +26,7 @@ import os
 
 from torchrl_mappo.config import Config
 
-__all__ = ["WORK_PER_THREAD", "apply_threads", "auto_threads", "available_cores", "thread_env"]
+__all__ = ["WORK_PER_THREAD", "apply_threads", "auto_threads", "available_cores", "core_budget", "thread_env"]
 
 # Twice the largest work measured to run fastest on one thread: 256x256
 # layers over a 1000-frame minibatch. Beyond it the rule is an extrapolation.
@@ -39,9 +41,19 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def core_budget() -> int:
+    """The cores this process may use: :func:`available_cores`, or fewer if ``OMP_NUM_THREADS`` says so
+    (how the runner gives each of its runs a share)."""
+    cores = available_cores()
+    try:
+        return max(1, min(cores, int(os.environ.get("OMP_NUM_THREADS", cores))))
+    except ValueError:
+        return cores
+
+
 def auto_threads(cfg: Config, cores: int | None = None) -> int:
-    """``train.num_threads: auto`` for ``cfg`` on ``cores`` cores (default: :func:`available_cores`)."""
-    cores = available_cores() if cores is None else cores
+    """``train.num_threads: auto`` for ``cfg`` on ``cores`` cores (default: :func:`core_budget`)."""
+    cores = core_budget() if cores is None else cores
     if cfg.collector.kind == "multi_async":
         cores -= cfg.collector.workers  # they collect while this process updates
     if cfg.train.device != "cpu":
