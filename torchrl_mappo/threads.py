@@ -5,13 +5,14 @@ the work of one minibatch). The cores it may use: its affinity mask
 (``os.sched_getaffinity``: ``taskset``, cgroup cpusets), and no more than
 ``OMP_NUM_THREADS`` when that is set (the runner sets it to each run's share). Measured with ``benchmarks/threads.py``
 (``examples/results/threads.md``): the networks MAPPO uses on CPU (64x64 and
-256x256, minibatches of 400-1000 frames) run fastest on ONE thread, alone
-and far more so next to any other busy process: a second thread is a
-barrier every matmul waits on, and one descheduled thread stalls them all
-(7-10x slower iterations). So ``auto`` gives one thread per
-``WORK_PER_THREAD`` multiply-adds of the widest layer over a minibatch,
-which is 1 for everything measured; wider networks or larger minibatches
-get more, never more than the cores. With ``collector.kind: multi_async``
+256x256, minibatches of 400-1000 frames) run fastest on ONE thread next to
+any other busy process: a second thread is a barrier every matmul waits on,
+and one descheduled thread stalls them all (6-25x slower iterations than
+one thread). Only 256x256 with minibatch 1000 on an otherwise idle machine
+gained from two (1.7x), and lost 5.8x with a busy neighbour. So ``auto``
+gives one thread per ``WORK_PER_THREAD`` multiply-adds of the widest layer
+over a minibatch, which is 1 for everything measured; wider networks or
+larger minibatches get more (an extrapolation), never more than the cores. With ``collector.kind: multi_async``
 the workers collect while the trainer updates, so they are taken off the
 cores first. On a GPU the update runs on the device: one CPU thread.
 
