@@ -29,6 +29,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,17 +81,20 @@ def run_processes(
     ``timeout`` is killed with its session.
     """
     pending, running = list(procs), []
-    stops = []
-
-    def stop(signum, frame):
-        stops.append(signum)
-        for p in running:
-            _signal_group(p, signal.SIGINT if len(stops) == 1 else signal.SIGKILL)
-            p.interrupted = True
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    stops: list[int] = []  # the handler only records; the loop forwards (no race with a start)
+    forwarded = 0
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, lambda signum, frame: stops.append(signum))
+                    for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while pending or running:
+            if len(stops) > forwarded:
+                forwarded = len(stops)
+                pending.clear()
+                for p in running:
+                    _signal_group(p, signal.SIGINT if forwarded == 1 else signal.SIGKILL)
+                    p.interrupted = True
             while pending and len(running) < jobs and not stops:
                 p = pending.pop(0)
                 p.log.parent.mkdir(parents=True, exist_ok=True)
@@ -103,8 +107,6 @@ def run_processes(
                 running.append(p)
                 if on_start is not None:
                     on_start(p)
-            if stops:
-                pending.clear()
             for p in list(running):
                 pid, status, usage = os.wait4(p.popen.pid, os.WNOHANG)
                 if not pid and p.timeout is not None and time.time() - p.start > p.timeout:
@@ -350,8 +352,9 @@ class Progress:
         if not rows:
             return f"{run.label}: {state}, starting ({time.time() - p.start:.0f} s)"
         last = rows[-1]
+        seconds = time.time() - p.start if p.exit_code is None else p.wall_s
         return (f"{run.label}: {state}, {last['frames']:.0f} frames, return {mean_return(last):.3f}, "
-                f"{last['frames'] / last['wall_time']:.0f} frames/s, {time.time() - p.start if p.exit_code is None else p.wall_s:.0f} s")
+                f"{last['frames'] / last['wall_time']:.0f} frames/s, {seconds:.0f} s")
 
     def started(self, p: Process) -> None:
         if not self.tty:
@@ -359,6 +362,7 @@ class Progress:
                   file=self.stream, flush=True)
 
     def ended(self, p: Process) -> None:
+        self.last = 0.0  # redraw now: a terminal shows every run's final line
         if not self.tty:
             run = self.by_proc[id(p)]
             print(f"[{time.strftime('%H:%M:%S')}] {self.line(run)}{_failure_hint(run)}", file=self.stream, flush=True)
