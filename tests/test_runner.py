@@ -79,7 +79,7 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
     assert runs[1].process.env["OMP_NUM_THREADS"] == str(max(1, core_budget() // 2))
     text = write_summary(tmp_path, "t", runs, None)
     assert "| (config) | 1/2 |" in text
-    assert "seed 0: failed: AssertionError" in text and "seed0.log" in text
+    assert "seed 0: failed: AssertionError" in text and "(log `seed0.log`)" in text
     assert "seed 0: failed" in stream.getvalue()
 
 

@@ -511,7 +511,12 @@ def _pm(values: Sequence[float], spec: str) -> str:
     return "-" if math.isnan(mean) else f"{format(mean, spec)} ± {format(std, spec)}"
 
 
-def summary_markdown(title: str, runs: list[Run], target: float | None) -> str:
+def summary_markdown(title: str, runs: list[Run], target: float | None, parent: Path | None = None) -> str:
+    """The summary tables; paths relative to ``parent`` (where ``summary.md`` lives) when given."""
+
+    def rel(path) -> str:
+        return os.path.relpath(path, parent) if parent is not None else str(path)
+
     records = [run_record(r, target) for r in runs]
     points = list(dict.fromkeys(r["point"] for r in records))
     lines = [f"# {title}", "", f"final return: mean episode return (learning groups) of the last {FINAL_ITERS} "
@@ -534,8 +539,8 @@ def summary_markdown(title: str, runs: list[Run], target: float | None) -> str:
             f"| {r['point'] or '(config)'} | {r['seed']} | {r['status']} | {_fmt(r['frames'], '.0f')} "
             f"| {_fmt(r['final_return'], '.3f')} | {_fmt(r['time_to_target_s'], '.1f')} "
             f"| {_fmt(r['frames_to_target'], '.0f')} | {_fmt(r['frames_per_s'], '.0f')} | {_fmt(r['wall_s'], '.1f')} "
-            f"| `{r['run_dir']}` |")
-    notes = [f"- {run.label}: {status(run)}: {last_line(run.process.log)} (log `{run.process.log}`)"
+            f"| `{rel(r['run_dir'])}` |")
+    notes = [f"- {run.label}: {status(run)}: {last_line(run.process.log)} (log `{rel(run.process.log)}`)"
              for run in runs if status(run) in ("failed", "interrupted", "stopped", "not started")
              and run.process is not None]
     if notes:
@@ -545,7 +550,7 @@ def summary_markdown(title: str, runs: list[Run], target: float | None) -> str:
 
 def write_summary(parent: Path, title: str, runs: list[Run], target: float | None) -> str:
     """``summary.md``, ``summary.csv`` and ``curves.png`` in ``parent``; returns the markdown."""
-    text = summary_markdown(title, runs, target)
+    text = summary_markdown(title, runs, target, parent)
     (parent / "summary.md").write_text(text)
     with (parent / "summary.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, CSV_FIELDS)
