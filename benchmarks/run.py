@@ -249,7 +249,8 @@ def run_tasks(args, tasks: list[Task]) -> tuple[list[Result], bool]:
 
     finished = run_processes([t.process for t in tasks], args.jobs, on_start=started,
                              on_end=lambda p: report_run(by_proc[id(p)], args), cwd=REPO)
-    return [result_of(t, args) for t in tasks if t.process.exit_code is not None], finished
+    # A run stopped by Ctrl-C has a partial curve: it is left out of the tables.
+    return [result_of(t, args) for t in tasks if t.process.exit_code is not None and not t.process.interrupted], finished
 
 
 def result_of(t: Task, args) -> Result:
