@@ -52,7 +52,7 @@ def test_seeds_one_run_directory_each_and_a_summary(tmp_path, capsys):
 @pytest.mark.slow
 def test_sweep_runs_the_grid_product_and_writes_table_and_plot(tmp_path, capsys):
     out = tmp_path / "sweep"
-    code = main(["sweep", CONFIG, *TINY, "--grid", "loss.clip_epsilon=0.2,0.3", "--grid",
+    code = main(["sweep", CONFIG, *TINY, "--target", "-100", "--grid", "loss.clip_epsilon=0.2,0.3", "--grid",
                  "model.hidden_sizes=[8],[4,4]", "--seeds", "0", "--jobs", "2", "--out", str(out)])
     assert code == 0
     points = ["clip_epsilon=0.2,hidden_sizes=8", "clip_epsilon=0.2,hidden_sizes=4-4",
@@ -61,6 +61,7 @@ def test_sweep_runs_the_grid_product_and_writes_table_and_plot(tmp_path, capsys)
     assert "hidden_sizes:\n  - 4\n  - 4\n" in (out / points[1] / "seed0" / "config.yaml").read_text()
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert [r["point"] for r in rows] == points and all(r["status"] == "done" for r in rows)
+    assert all(float(r["frames_to_target"]) == 20 for r in rows)  # --target -100: the first iteration
     table = (out / "summary.md").read_text()
     assert all(f"| {p} | 1/1 |" in table for p in points)
     assert (out / "curves.png").stat().st_size > 5_000

@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--seeds", nargs="+", default=["0"], metavar="SEED", help="seeds per point (default 0)")
     _jobs_argument(sw)
     sw.add_argument("--out", default=None, help="output directory (default: <run.dir>/<config>-sweep-<time>)")
+    sw.add_argument("--target", type=float, default=None, metavar="R",
+                    help="time and frames to this return in the summary (default: train.target_return, "
+                         "which also stops the runs; this does not)")
     ev = sub.add_parser("eval", help="evaluate a run's trained groups (vs random or a frozen checkpoint)")
     ev.add_argument("checkpoint", help="run directory or checkpoint .pt file")
     ev.add_argument("--episodes", type=int, default=10, help="episodes to play (default 10)")
@@ -93,7 +96,7 @@ def _many(args: argparse.Namespace, grid: Sequence[str] = (), kind: str = "seeds
     seeds, overrides = parse_seeds(args.seeds)
     parent, runs, finished = sweep(args.config, grid=grid, seeds=seeds, jobs=args.jobs,
                                    overrides=[*args.overrides, *overrides], out=getattr(args, "out", None),
-                                   kind=kind)
+                                   kind=kind, target=getattr(args, "target", None))
     return report(parent, runs, finished)
 
 

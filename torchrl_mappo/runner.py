@@ -606,11 +606,14 @@ def sweep(
     overrides: Sequence[str] = (),
     out: str | Path | None = None,
     kind: str = "sweep",
+    target: float | None = None,
     stream: TextIO | None = None,
 ) -> tuple[Path, list[Run], bool]:
     """Train the product of ``grid`` x ``seeds``; write the summary into a new parent directory.
 
-    Returns (parent directory, runs, whether every run finished). Bad input
+    ``target``: the return the summary times (default ``train.target_return``,
+    which also stops each run when reached; this one does not). Returns
+    (parent directory, runs, whether every run finished). Bad input
     (grid syntax, an override the config rejects, ``jobs`` < 1) raises
     :class:`ConfigError` before anything is created or started.
     """
@@ -623,7 +626,7 @@ def sweep(
     runs = plan_runs(config, points, seeds, overrides, parent)
     finished = run_all(config, runs, jobs=jobs, parent=parent, stream=stream)
     title = f"{kind} of {config}: {len(points)} point(s) x {len(seeds)} seed(s)"
-    target = base.train.target_return
+    target = target if target is not None else base.train.target_return
     write_summary(parent, title, runs, target)
     return parent, runs, finished
 
