@@ -575,7 +575,8 @@ def plot_points(path: Path, title: str, runs: list[Run], target: float | None) -
             continue
         length = min(len(c) for c in curves)
         frames = [row["frames"] for row in curves[0][:length]]
-        values = np.array([[mean_return(row) for row in c[:length]] for c in curves])
+        # A batch in which no episode ended has no return: carry the last one over it.
+        values = np.array([_carry_forward([mean_return(row) for row in c[:length]]) for c in curves])
         with np.errstate(all="ignore"), __import__("warnings").catch_warnings():
             __import__("warnings").simplefilter("ignore", RuntimeWarning)  # an all-nan column: no episode yet
             mean, low, high = np.nanmean(values, 0), np.nanmin(values, 0), np.nanmax(values, 0)
@@ -592,6 +593,14 @@ def plot_points(path: Path, title: str, runs: list[Run], target: float | None) -
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _carry_forward(values: list[float]) -> list[float]:
+    out, last = [], math.nan
+    for v in values:
+        last = last if math.isnan(v) else v
+        out.append(last)
+    return out
 
 
 # --------------------------------------------------------------------------- #
