@@ -521,7 +521,7 @@ def summary_markdown(title: str, runs: list[Run], target: float | None, parent: 
     points = list(dict.fromkeys(r["point"] for r in records))
     lines = [f"# {title}", "", f"final return: mean episode return (learning groups) of the last {FINAL_ITERS} "
              f"iterations; to target: training seconds and frames until every learning group's return reached "
-             f"train.target_return ({'not set' if target is None else f'{target:g}'}); frames/s: over the "
+             f"{'the target (none set)' if target is None else f'{target:g}'}; frames/s: over the "
              "training loop; mean ± std over the seeds that finished.", "",
              "| point | seeds ok | final return | s to target | frames to target | frames/s |",
              "|---|---|---|---|---|---|"]
