@@ -107,4 +107,4 @@ def test_jobs_run_side_by_side_with_their_share_of_threads(tmp_path):
                      for s in (0, 1))
     assert first["jobs"] == second["jobs"] == 2
     assert second["unix_time_start"] < first["unix_time_start"] + first["wall_s"]  # both ran at once
-    assert "| torchrl_mappo | default | median of 2 |" in proc.stdout
+    assert "| torchrl_mappo | default | median of 2 (" in proc.stdout
