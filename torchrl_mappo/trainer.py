@@ -255,7 +255,6 @@ class Trainer:
         from torchrl_mappo.loss import make_loss
         from torchrl_mappo.metrics import CSVMetrics, MetricsSinks, TorchRLLoggerSink
         from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
-
         from torchrl_mappo.threads import apply_threads
 
         t = cfg.train
