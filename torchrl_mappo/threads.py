@@ -8,8 +8,9 @@ the work of one minibatch). The cores it may use: its affinity mask
 256x256, minibatches of 400-1000 frames) run fastest on ONE thread next to
 any other busy process: a second thread is a barrier every matmul waits on,
 and one descheduled thread stalls them all (6-25x slower iterations than
-one thread). Only 256x256 with minibatch 1000 on an otherwise idle machine
-gained from two (1.7x), and lost 5.8x with a busy neighbour. So ``auto``
+one thread). Only 256x256 with minibatch 1000 once gained from two (1.7x);
+it lost 2.5x in a second run with other work on the machine and 5.8x next
+to a busy process. So ``auto``
 gives one thread per ``WORK_PER_THREAD`` multiply-adds of the widest layer
 over a minibatch, which is 1 for everything measured; wider networks or
 larger minibatches get more (an extrapolation), never more than the cores. With ``collector.kind: multi_async``
