@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     n_iter = args.iterations + 1
     cfg = load_config(args.config, [*args.overrides, "run.progress_bar=false"])
     if args.simulator_only:
-        if cfg.train.num_threads is not None:
-            torch.set_num_threads(cfg.train.num_threads)
+        from torchrl_mappo.threads import apply_threads
+
+        apply_threads(cfg)
         steps = cfg.train.frames_per_batch // cfg.env.num_envs
         seconds = [simulator_seconds(cfg, steps) for _ in range(3)]
         if seconds[0] is None:

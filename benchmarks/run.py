@@ -22,8 +22,11 @@ task's YAML in ``configs/``). ``--mode matched``: ours with BenchMARL's MAPPO
 hyperparameters (:data:`MATCHED`). Both modes at once: BenchMARL (which always
 runs its own defaults) runs once per seed and is compared with each.
 
-This script only needs the standard library (and matplotlib for the PNG);
-it never imports torch, so it adds nothing to the processes it measures.
+Runs go through :mod:`torchrl_mappo.runner`, one at a time unless
+``--jobs N`` (then each gets cores/N threads: ``train.num_threads`` for ours,
+``OMP_NUM_THREADS`` for both); with one job ours uses its config's
+``num_threads`` (``auto``) and BenchMARL torch's default. Every run is a
+process of its own, so what this script imports adds nothing to them.
 """
 from __future__ import annotations
 
@@ -31,8 +34,6 @@ import argparse
 import csv
 import json
 import math
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,6 +43,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO))  # this checkout's runner
+
+from torchrl_mappo.runner import Process, run_processes  # noqa: E402
+from torchrl_mappo.threads import core_budget, thread_env  # noqa: E402
+
 BENCHMARL_PYTHON = HERE / ".venv-benchmarl" / "bin" / "python"
 
 # task -> our config, the default target return (from the issue's BenchMARL
@@ -161,34 +167,18 @@ class Result:
 
 
 # --------------------------------------------------------------------------- #
-# Running one training process
+# Running the training processes (torchrl_mappo.runner: N at a time, Ctrl-C forwarded)
 # --------------------------------------------------------------------------- #
-def run_process(cmd: list[str], log: Path, timeout: float | None) -> tuple[int, float, float, float, float]:
-    """Run ``cmd``; return (exit code, start unix time, wall s, peak RSS MiB, CPU s).
+@dataclass
+class Task:
+    """One training process to run: which system, variant and seed, and its command."""
 
-    ``os.wait4`` gives this child's own resource usage, peak RSS included
-    (``RUSAGE_CHILDREN`` would give the maximum over every child so far).
-    """
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with log.open("w") as out:
-        t0 = time.time()
-        proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
-        deadline = None if timeout is None else t0 + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                wall = time.time() - t0
-                break
-            if deadline is not None and time.time() > deadline:
-                os.killpg(proc.pid, signal.SIGKILL)  # the run and any worker it started
-                _, status, usage = os.wait4(proc.pid, 0)
-                wall = time.time() - t0
-                out.write(f"\n[benchmarks/run.py] killed after {timeout:.0f} s (--timeout)\n")
-                break
-            time.sleep(0.02)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, t0, wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
+    system: str
+    variant: Variant
+    seed: int
+    cmd: list[str]
+    run_dir: Path
+    process: object = None
 
 
 def read_curve(run_dir: Path, t0: float) -> tuple[list[dict], dict]:
@@ -210,12 +200,15 @@ def our_overrides(args, variant: Variant) -> list[str]:
             *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
 
 
-def run_ours(args, variant: Variant, seed: int, out: Path) -> Result:
+def task_ours(args, variant: Variant, seed: int, out: Path) -> Task:
     run_dir = out / "runs" / f"ours-{variant.label}-seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, str(HERE / "ours_runner.py"), "--config", str(REPO / TASKS[args.task]["config"]),
            "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir), *our_overrides(args, variant)]
-    return finish("torchrl_mappo", variant, seed, cmd, run_dir, args)
+    return Task("torchrl_mappo", variant, seed, cmd, run_dir)
+
+
+def thread_share(jobs: int) -> int:
+    return max(1, core_budget() // jobs)
 
 
 def simulator_speed(args, variant: Variant) -> dict:
@@ -232,32 +225,56 @@ def simulator_speed(args, variant: Variant) -> dict:
     return speed
 
 
-def run_benchmarl(args, variant: Variant, seed: int, out: Path) -> Result:
+def task_benchmarl(args, variant: Variant, seed: int, out: Path) -> Task:
     run_dir = out / "runs" / f"benchmarl-{variant.label}-seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
     cmd = [str(args.benchmarl_python), str(HERE / "benchmarl_runner.py"), "--task", TASKS[args.task]["benchmarl"],
            "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir)]
     for k, v in variant.scenario_kwargs.items():
         cmd += ["--kwarg", f"{k}={v}"]
-    return finish("benchmarl", variant, seed, cmd, run_dir, args)
+    return Task("benchmarl", variant, seed, cmd, run_dir)
 
 
-def finish(system: str, variant: Variant, seed: int, cmd: list[str], run_dir: Path, args) -> Result:
-    print(f"[{time.strftime('%H:%M:%S')}] {system} {variant.label} seed {seed}: {' '.join(cmd)}", flush=True)
-    log = run_dir / "output.log"
-    code, t0, wall, rss, cpu = run_process(cmd, log, args.timeout)
-    (run_dir / "process.json").write_text(json.dumps(
-        {"cmd": cmd, "exit_code": code, "unix_time_start": t0, "wall_s": wall, "peak_rss_mib": rss, "cpu_s": cpu}))
-    curve, meta = read_curve(run_dir, t0)
-    result = Result(system, variant.label, seed, code, wall, rss, cpu, curve, meta, log, args.target)
+def run_tasks(args, tasks: list[Task]) -> tuple[list[Result], bool]:
+    """Run the tasks ``args.jobs`` at a time (1: alone, for timings); return their results, and False on Ctrl-C."""
+    # Side by side, each run gets a budget of cores/jobs threads (ours: ``auto`` stays within it).
+    env = thread_env(thread_share(args.jobs)) if args.jobs > 1 else {}
+    for t in tasks:
+        t.run_dir.mkdir(parents=True, exist_ok=True)
+        t.process = Process(t.cmd, t.run_dir / "output.log", env, args.timeout)
+    by_proc = {id(t.process): t for t in tasks}
+
+    def started(p: Process) -> None:
+        t = by_proc[id(p)]
+        print(f"[{time.strftime('%H:%M:%S')}] {t.system} {t.variant.label} seed {t.seed}: {' '.join(t.cmd)}", flush=True)
+
+    finished = run_processes([t.process for t in tasks], args.jobs, on_start=started,
+                             on_end=lambda p: report_run(by_proc[id(p)], args), cwd=REPO)
+    # A run stopped by Ctrl-C has a partial curve: it is left out of the tables.
+    return [result_of(t, args) for t in tasks if t.process.exit_code is not None and not t.process.interrupted], finished
+
+
+def result_of(t: Task, args) -> Result:
+    p = t.process
+    curve, meta = read_curve(t.run_dir, p.start)
+    return Result(t.system, t.variant.label, t.seed, p.exit_code, p.wall_s, p.peak_rss_mib, p.cpu_s, curve, meta,
+                  p.log, args.target)
+
+
+def report_run(t: Task, args) -> None:
+    p = t.process
+    (t.run_dir / "process.json").write_text(json.dumps(
+        {"cmd": t.cmd, "exit_code": p.exit_code, "unix_time_start": p.start, "wall_s": p.wall_s,
+         "peak_rss_mib": p.peak_rss_mib, "cpu_s": p.cpu_s, "jobs": args.jobs}))
+    result = result_of(t, args)
     if not result.ok:
-        tail = log.read_text().strip().splitlines()[-1:] if log.is_file() else []
-        print(f"    FAILED (exit {code}): {tail[0] if tail else ''}  -- see {log}", flush=True)
+        tail = p.log.read_text().strip().splitlines()[-1:] if p.log.is_file() else []
+        print(f"    {t.system} {t.variant.label} seed {t.seed} FAILED (exit {p.exit_code}): "
+              f"{tail[0] if tail else ''}  -- see {p.log}", flush=True)
     else:
         ttt, _ = result.to_target()
-        print(f"    {wall:.1f} s, {result.fps:.0f} frames/s, final return {result.final_return:.3f}, "
-              f"to target {fmt_s(ttt)}, peak RSS {rss:.0f} MiB", flush=True)
-    return result
+        print(f"    {t.system} {t.variant.label} seed {t.seed}: {p.wall_s:.1f} s, {result.fps:.0f} frames/s, "
+              f"final return {result.final_return:.3f}, to target {fmt_s(ttt)}, peak RSS {p.peak_rss_mib:.0f} MiB",
+              flush=True)
 
 
 # --------------------------------------------------------------------------- #
@@ -496,6 +513,8 @@ def parse_args(argv):
                    help="extra overrides for our runs (after --mode's)")
     p.add_argument("--out", default=None, help="output directory (default benchmarks/results/<task>-<mode>-<time>)")
     p.add_argument("--timeout", type=float, default=None, help="kill a run after this many seconds")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs at a time, each with cores/N threads (default 1: every run alone, for timings)")
     p.add_argument("--benchmarl-python", default=str(BENCHMARL_PYTHON),
                    help="python of BenchMARL's virtualenv (bash benchmarks/setup_benchmarl.sh)")
     args = p.parse_args(argv)
@@ -511,8 +530,8 @@ def parse_args(argv):
         if not Path(args.benchmarl_python).is_file():
             p.error(f"--vs benchmarl: {args.benchmarl_python} not found; run: bash benchmarks/setup_benchmarl.sh")
     args.mode = list(dict.fromkeys(args.mode))
-    if args.seeds < 1 or args.frames < 1:
-        p.error("--seeds and --frames must be positive")
+    if args.seeds < 1 or args.frames < 1 or args.jobs < 1:
+        p.error("--seeds, --frames and --jobs must be positive")
     return args
 
 
@@ -522,15 +541,16 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else HERE / "results" / f"{args.task.replace('/', '_')}-{'+'.join(args.mode)}-{stamp}"
     out.mkdir(parents=True, exist_ok=True)
     variants = variants_of(args)
-    results: list[Result] = []
     simulator = {}
     if args.agents and TASKS[args.task]["config"].startswith("configs/vmas"):
         simulator = {v.label: simulator_speed(args, v) for v in variants}
+    tasks = []
     for seed in range(args.seeds):
         for variant in variants:
-            results.append(run_ours(args, variant, seed, out))
+            tasks.append(task_ours(args, variant, seed, out))
             if args.vs == "benchmarl" and variant.benchmarl:
-                results.append(run_benchmarl(args, variant, seed, out))
+                tasks.append(task_benchmarl(args, variant, seed, out))
+    results, finished = run_tasks(args, tasks)
 
     title = (f"{args.task}, {args.frames} frames, {args.seeds} seed(s), mode {'+'.join(args.mode)}"
              + (f", target {args.target:g}" if args.target is not None else ""))
@@ -570,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     print(f"table: {out / 'results.md'}\nplot: {out / 'results.png'}\nruns: {out / 'runs.csv'}")
+    if not finished:
+        return 130
     return 1 if failed else 0
 
 

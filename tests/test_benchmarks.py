@@ -98,3 +98,13 @@ def test_both_modes_in_one_invocation(tmp_path):
     assert lr == {"default": yaml_lr, "matched": 5e-5}  # the YAML's vs BenchMARL's (--set comes last)
     assert "| torchrl_mappo | matched | median of 1 (1/1 reached) |" in proc.stdout
     assert "ours with BenchMARL's MAPPO hyperparameters" in proc.stdout
+
+
+@pytest.mark.slow
+def test_jobs_run_side_by_side_with_their_share_of_threads(tmp_path):
+    proc, out = harness(tmp_path, "--frames", "80", "--seeds", "2", "--jobs", "2")
+    first, second = (json.loads((out / "runs" / f"ours-default-seed{s}" / "process.json").read_text())
+                     for s in (0, 1))
+    assert first["jobs"] == second["jobs"] == 2
+    assert second["unix_time_start"] < first["unix_time_start"] + first["wall_s"]  # both ran at once
+    assert "| torchrl_mappo | default | median of 2 (" in proc.stdout

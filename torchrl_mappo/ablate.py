@@ -22,16 +22,15 @@ and its % of full MAPPO's mean.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import statistics
-import time
 from pathlib import Path
 from typing import Sequence
 
+from torchrl_mappo import runner
 from torchrl_mappo.config import Config, ConfigError, load_config
-from torchrl_mappo.trainer import Trainer
-
-FINAL_ITERS = 3
+from torchrl_mappo.runner import FINAL_ITERS, final_return
 VARIANTS: dict[str, list[str]] = {
     "full": [],
     "ippo": ["model.centralized=false"],
@@ -58,14 +57,6 @@ def variant_label(name: str, cfg: Config) -> str:
     return name
 
 
-def final_return(history: list[dict]) -> float:
-    groups = sorted({k.split("/")[0] for row in history for k in row if k.endswith("/episode_return")})
-    tail = history[-FINAL_ITERS:]
-    values = [row[f"{g}/episode_return"] for row in tail for g in groups]
-    values = [v for v in values if not math.isnan(v)]
-    return statistics.fmean(values) if values else float("nan")
-
-
 def run_ablation(
     config: str | Path,
     *,
@@ -75,54 +66,42 @@ def run_ablation(
     overrides: Sequence[str] = (),
     out_dir: str | Path | None = None,
     progress: bool = True,
+    jobs: int | None = None,
 ) -> Path:
     """Train every variant for every seed; write ``ablation.md``, ``ablation.csv``, ``ablation.png``.
 
-    Returns the directory holding them (and every run's ``metrics.csv``).
+    Each run is a ``torchrl-mappo train`` process (:mod:`torchrl_mappo.runner`),
+    ``jobs`` at a time (default: one per core). Returns the directory holding
+    the tables and every run's directory (``<variant>/seed<N>/``).
     """
     base = load_config(config, overrides)
     names = list(variants) if variants else list(VARIANTS)
     if "full" not in names:
         names.insert(0, "full")  # the reference for "% of full"
-    common = [*overrides, "run.progress_bar=false"]
-    if frames is not None:
-        common.append(f"train.total_frames={frames}")
-    plans = {n: load_config(config, [*common, *variant_overrides(n, base)]) for n in names}  # validate all first
+    common = [*overrides, *([f"train.total_frames={frames}"] if frames is not None else [])]
+    points = {n: variant_overrides(n, base) for n in names}
+    plans = {n: load_config(config, [*common, *points[n]]) for n in names}  # validate all first
     if seeds <= 0:
         raise ConfigError(f"--seeds={seeds}: must be a positive integer")
-    out = Path(out_dir) if out_dir else Path(base.run.dir) / f"{Path(config).stem}-ablation-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists():
-        raise ConfigError(f"{out} already exists; choose another output directory")
-    out.mkdir(parents=True)
-
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(names) * seeds, unit="run", desc="ablation")
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"--jobs={jobs}: must be a positive integer")
+    out = runner.make_parent(base, config, "ablation", out_dir)
+    runs = runner.plan_runs(config, points, list(range(seeds)), common, out)
+    finished = runner.run_all(config, runs, jobs=jobs, parent=out,
+                              stream=None if progress else io.StringIO())
     results: dict[str, list[dict]] = {n: [] for n in names}
-    for name in names:
-        for seed in range(seeds):
-            cfg = load_config(config, [*common, *variant_overrides(name, base), f"train.seed={seed}"])
-            run_dir = out / name / f"seed{seed}"
-            start = time.perf_counter()
-            history = Trainer.from_config(cfg, run_dir=run_dir).train()
-            results[name].append({
-                "seed": seed, "history": history, "final": final_return(history),
-                "wall": time.perf_counter() - start,
-            })
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(variant=name, seed=seed, final=f"{results[name][-1]['final']:.3f}")
-    if bar is not None:
-        bar.close()
+    for run in runs:
+        results[run.point].append({"seed": run.seed, "history": run.rows, "final": final_return(run.rows),
+                                   "wall": run.process.wall_s, "status": runner.status(run)})
     _write_table(out, base, plans, results, config, seeds)
     _write_plot(out / "ablation.png", results, base, plans)
+    if not finished:
+        raise KeyboardInterrupt  # the runs checkpointed; the table holds what was done
     return out
 
 
 def _summary(finals: list[float]) -> tuple[float, float]:
-    return statistics.fmean(finals), (statistics.pstdev(finals) if len(finals) > 1 else 0.0)
+    return runner.mean_std(finals)
 
 
 def _write_table(out: Path, base: Config, plans: dict, results: dict, config, seeds: int) -> None:
@@ -132,8 +111,8 @@ def _write_table(out: Path, base: Config, plans: dict, results: dict, config, se
         f"# MAPPO ablation: {config}",
         "",
         f"{seeds} seeds per variant, {frames} frames per run; final return = mean episode return "
-        f"of the last {FINAL_ITERS} iterations. Total wall time "
-        f"{sum(r['wall'] for rs in results.values() for r in rs):.0f} s.",
+        f"of the last {FINAL_ITERS} iterations. Wall time summed over the runs "
+        f"{sum(r['wall'] for rs in results.values() for r in rs if r['wall'] == r['wall']):.0f} s.",
         "",
         "| variant | overrides | final return (mean ± std) | % of full | wall s / run |",
         "|---|---|---|---|---|",
@@ -146,13 +125,13 @@ def _write_table(out: Path, base: Config, plans: dict, results: dict, config, se
         wall = statistics.fmean(r["wall"] for r in runs)
         lines.append(f"| {variant_label(name, base)} | `{overrides}` | {mean:.3f} ± {std:.3f} | {pct:.0f}% | {wall:.1f} |")
         for r in runs:
-            rows.append([variant_label(name, base), r["seed"], f"{r['final']:.6g}", f"{r['wall']:.2f}"])
+            rows.append([variant_label(name, base), r["seed"], f"{r['final']:.6g}", f"{r['wall']:.2f}", r["status"]])
     if full_mean < 0:
         lines += ["", "Note: full MAPPO's return is negative, so % of full reads inverted (lower % is better)."]
     (out / "ablation.md").write_text("\n".join(lines) + "\n")
     with (out / "ablation.csv").open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["variant", "seed", "final_return", "wall_s"])
+        w.writerow(["variant", "seed", "final_return", "wall_s", "status"])
         w.writerows(rows)
 
 
@@ -165,10 +144,10 @@ def _write_plot(path: Path, results: dict, base: Config, plans: dict) -> None:
 
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, runs in results.items():
-        curves = []
-        for r in runs:
-            groups = sorted({k.split("/")[0] for k in r["history"][0] if k.endswith("/episode_return")})
-            curves.append([np.nanmean([row[f"{g}/episode_return"] for g in groups]) for row in r["history"]])
+        runs = [r for r in runs if r["history"]]  # a run that failed before its first iteration
+        if not runs:
+            continue
+        curves = [[runner.mean_return(row) for row in r["history"]] for r in runs]
         length = min(len(c) for c in curves)
         curves = np.array([c[:length] for c in curves])
         frames = [row["frames"] for row in runs[0]["history"][:length]]

@@ -93,9 +93,10 @@ def build(
     from torchrl_mappo.loss import make_loss
     from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
 
+    from torchrl_mappo.threads import apply_threads
+
     t = cfg.train
-    if t.num_threads is not None:
-        torch.set_num_threads(t.num_threads)
+    apply_threads(cfg)
     torch.manual_seed(t.seed)
     env = make_env(cfg.env, seed=t.seed, device=t.device)
     groups = list(env.group_map)

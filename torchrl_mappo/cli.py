@@ -34,6 +34,20 @@ def _parser() -> argparse.ArgumentParser:
         help="continue the run in RUN_DIR from its latest checkpoint (config from RUN_DIR/config.yaml; "
              "overrides such as train.total_frames=... still apply)",
     )
+    train.add_argument("--seeds", nargs="+", default=None, metavar="SEED",
+                       help="one run per seed, in parallel, under one new directory, with a summary")
+    _jobs_argument(train)
+    sw = sub.add_parser("sweep", help="train every combination of --grid values x --seeds, with a summary")
+    sw.add_argument("config", help="YAML config file")
+    sw.add_argument("overrides", nargs="*", metavar="section.field=value", help="config overrides for every run")
+    sw.add_argument("--grid", action="append", required=True, metavar="section.field=V1,V2",
+                    help="one axis of the grid (repeat for more), e.g. --grid train.lr=3e-4,1e-3")
+    sw.add_argument("--seeds", nargs="+", default=["0"], metavar="SEED", help="seeds per point (default 0)")
+    _jobs_argument(sw)
+    sw.add_argument("--out", default=None, help="output directory (default: <run.dir>/<config>-sweep-<time>)")
+    sw.add_argument("--target", type=float, default=None, metavar="R",
+                    help="time and frames to this return in the summary (default: train.target_return, "
+                         "which also stops the runs; this does not)")
     ev = sub.add_parser("eval", help="evaluate a run's trained groups (vs random or a frozen checkpoint)")
     ev.add_argument("checkpoint", help="run directory or checkpoint .pt file")
     ev.add_argument("--episodes", type=int, default=10, help="episodes to play (default 10)")
@@ -66,7 +80,25 @@ def _parser() -> argparse.ArgumentParser:
     ab.add_argument("--variants", nargs="+", default=None, metavar="NAME",
                     help="variants to run (default: all); 'full' is always included")
     ab.add_argument("--out", default=None, help="output directory (default: <run.dir>/<config>-ablation-<time>)")
+    _jobs_argument(ab)
     return parser
+
+
+def _jobs_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=int, default=None, metavar="N",
+                        help="runs at a time, the cores split between them (default: one per core)")
+
+
+def _many(args: argparse.Namespace, grid: Sequence[str] = (), kind: str = "seeds") -> int:
+    """``train --seeds`` and ``sweep``: every run in a process of its own, then the summary."""
+    from torchrl_mappo.runner import parse_seeds, report, sweep
+
+    # "--seeds 0 1 train.lr=1e-3": argparse hands the overrides after the seeds to --seeds.
+    seeds, overrides = parse_seeds(args.seeds)
+    parent, runs, finished = sweep(args.config, grid=grid, seeds=seeds, jobs=args.jobs,
+                                   overrides=[*args.overrides, *overrides], out=getattr(args, "out", None),
+                                   kind=kind, target=getattr(args, "target", None))
+    return report(parent, runs, finished)
 
 
 def _ablate(args: argparse.Namespace) -> int:
@@ -74,7 +106,7 @@ def _ablate(args: argparse.Namespace) -> int:
 
     out = run_ablation(
         args.config, seeds=args.seeds, frames=args.frames, variants=args.variants,
-        overrides=args.overrides, out_dir=args.out,
+        overrides=args.overrides, out_dir=args.out, jobs=args.jobs,
     )
     print((out / "ablation.md").read_text())
     print(f"table: {out / 'ablation.md'}\nplot: {out / 'ablation.png'}\nruns: {out}")
@@ -120,6 +152,12 @@ def _plot(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from torchrl_mappo.runs import RunError, train
 
+    if args.seeds is not None or args.jobs is not None:
+        if args.seeds is None:
+            raise ConfigError("train --jobs: give --seeds too (e.g. --seeds 0 1 2 --jobs 2)")
+        if args.resume is not None or args.config is None:
+            raise ConfigError("train --seeds: give a config file; to continue a run use --resume RUN alone")
+        return _many(args)
     overrides = list(args.overrides)
     config = args.config
     if args.resume is not None and config is not None:
@@ -139,7 +177,13 @@ def _train(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = _parser().parse_args(argv)
+        parser = _parser()
+        args, rest = parser.parse_known_args(argv)
+        # Overrides after an option (``--jobs 2 train.lr=1e-3``) are left over by argparse.
+        if rest and (not hasattr(args, "overrides") or any(a.startswith("-") or "=" not in a for a in rest)):
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        if rest:
+            args.overrides = [*args.overrides, *rest]
         if args.command == "train":
             return _train(args)
         if args.command == "eval":
@@ -148,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ablate(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "sweep":
+            return _many(args, grid=args.grid, kind="sweep")
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

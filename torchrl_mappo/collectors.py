@@ -110,11 +110,12 @@ def make_collector(
         )
     if c.kind in ("multi_sync", "multi_async"):
         sync = c.kind == "multi_sync"
-        threads = t.num_threads
-        if threads is None and sync:
-            # The workers idle while the trainer updates: it keeps its threads.
-            # (TorchRL's default, cores minus workers, suits multi_async, where
-            # collection and update overlap.)
+        threads = t.num_threads if isinstance(t.num_threads, int) else None
+        if t.num_threads == "auto" or (threads is None and sync):
+            # The trainer keeps the threads it has: ``auto`` already left the
+            # cores to multi_async's workers, and multi_sync's idle while it
+            # updates. (TorchRL's default for null, cores minus workers, suits
+            # multi_async, where collection and update overlap.)
             threads = torch.get_num_threads()
         return (MultiSyncCollector if sync else MultiAsyncCollector)(
             _env_factories(cfg), policy, **common,

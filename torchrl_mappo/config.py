@@ -213,8 +213,11 @@ class TrainConfig(_Section):
     target_return: float | None = None
     """Stop as soon as every group's mean episode return in an iteration reaches it (``null``: run
     the whole ``total_frames``)."""
-    num_threads: int | None = None
-    """Torch intra-op threads, at most the CPU cores (``null``: leave torch's choice)."""
+    num_threads: int | Literal["auto"] | None = "auto"
+    """Torch intra-op and inter-op threads: ``auto`` (one for the small networks MAPPO uses on CPU,
+    more only for large minibatch x width work, never more than the cores this process may use; see
+    :mod:`torchrl_mappo.threads`), a number (1 to the CPU cores), or ``null`` (torch's default:
+    every core)."""
     separate_optimizers: bool = False
     """One Adam for the actor and one for the critic, each clipped to ``max_grad_norm`` on its own."""
     critic_lr: float | None = None
@@ -255,8 +258,8 @@ class TrainConfig(_Section):
              "raise train.num_epochs or drop train.target_kl")
         need(0 <= self.seed < 2**32, where, "seed", "must be in [0, 2**32), e.g. 0")
         cores = os.cpu_count() or 1
-        need(self.num_threads is None or 0 < self.num_threads <= cores, where, "num_threads",
-             f"must be between 1 and the number of CPU cores ({cores}), or null")
+        need(self.num_threads in (None, "auto") or 0 < self.num_threads <= cores, where, "num_threads",
+             f"must be 'auto', a number between 1 and the number of CPU cores ({cores}), or null")
         self._check_device(where)
         need(self.max_nonfinite_updates >= 1, where, "max_nonfinite_updates", "must be >= 1")
 
