@@ -160,7 +160,7 @@ CASES = [
     ("cuda on a cpu torch", train("train.device=cuda"), "sees no CUDA device"),
     ("negative seed", train("train.seed=-1"), "train.seed=-1: must be in [0, 2**32)"),
     ("seed too large", train("train.seed=4294967296"), "must be in [0, 2**32)"),
-    ("absurd thread count", train("train.num_threads=100000"), "must be between 1 and the number of CPU cores"),
+    ("absurd thread count", train("train.num_threads=100000"), "a number between 1 and the number of CPU cores"),
     ("group named next", lambda r: ["train", str(r / "next_team.yaml"), f"run.dir={r}"], "group name 'next' cannot be used"),
     ("group name with a slash", train("env.group_map={a/b: [agent_0, agent_1, agent_2]}"), "group name 'a/b'"),
     ("zero agents", train("env.scenario_kwargs.n_agents=0", *TINY), "'n_agents': 0, "),

@@ -80,7 +80,8 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path):
     assert runs[1].process.env["OMP_NUM_THREADS"] == str(max(1, core_budget() // 2))
     text = write_summary(tmp_path, "t", runs, None)
     assert "| (config) | 1/2 |" in text
-    assert "seed 0: failed: AssertionError" in text and "(log `seed0.log`)" in text
+    assert "seed 0: failed: error: env: vmas scenario 'navigation'" in text and "could not be built" in text
+    assert "(log `seed0.log`)" in text
     assert "seed 0: failed" in stream.getvalue()
 
 
