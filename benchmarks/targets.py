@@ -26,7 +26,8 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))  # this checkout's runner
 
 from threads import busy_core  # noqa: E402  (benchmarks/threads.py)
-from torchrl_mappo.runner import run_record, sweep  # noqa: E402
+from torchrl_mappo.runner import sweep  # noqa: E402
+from torchrl_mappo.summary import run_record  # noqa: E402
 from torchrl_mappo.threads import available_cores  # noqa: E402
 
 CONFIG = str(REPO / "configs/vmas_navigation.yaml")

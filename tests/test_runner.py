@@ -11,10 +11,8 @@ import pytest
 
 from conftest import REPO
 from torchrl_mappo.cli import main
-from torchrl_mappo.runner import (
-    final_return, grid_points, learning_groups, mean_std, parse_grid, plan_runs, run_all, status, to_target,
-    write_summary,
-)
+from torchrl_mappo.runner import grid_points, parse_grid, plan_runs, run_all
+from torchrl_mappo.summary import final_return, learning_groups, mean_std, status, to_target, write_summary
 from torchrl_mappo.threads import core_budget
 
 CONFIG = str(REPO / "configs/vmas_navigation.yaml")

@@ -28,9 +28,9 @@ import statistics
 from pathlib import Path
 from typing import Sequence
 
-from torchrl_mappo import runner
+from torchrl_mappo import runner, summary
 from torchrl_mappo.config import Config, ConfigError, load_config
-from torchrl_mappo.runner import FINAL_ITERS, final_return
+from torchrl_mappo.summary import FINAL_ITERS, final_return
 VARIANTS: dict[str, list[str]] = {
     "full": [],
     "ippo": ["model.centralized=false"],
@@ -92,7 +92,7 @@ def run_ablation(
     results: dict[str, list[dict]] = {n: [] for n in names}
     for run in runs:
         results[run.point].append({"seed": run.seed, "history": run.rows, "final": final_return(run.rows),
-                                   "wall": run.process.wall_s, "status": runner.status(run)})
+                                   "wall": run.process.wall_s, "status": summary.status(run)})
     _write_table(out, base, plans, results, config, seeds)
     _write_plot(out / "ablation.png", results, base, plans)
     if not finished:
@@ -101,7 +101,7 @@ def run_ablation(
 
 
 def _summary(finals: list[float]) -> tuple[float, float]:
-    return runner.mean_std(finals)
+    return summary.mean_std(finals)
 
 
 def _write_table(out: Path, base: Config, plans: dict, results: dict, config, seeds: int) -> None:
@@ -147,7 +147,7 @@ def _write_plot(path: Path, results: dict, base: Config, plans: dict) -> None:
         runs = [r for r in runs if r["history"]]  # a run that failed before its first iteration
         if not runs:
             continue
-        curves = [[runner.mean_return(row) for row in r["history"]] for r in runs]
+        curves = [[summary.mean_return(row) for row in r["history"]] for r in runs]
         length = min(len(c) for c in curves)
         curves = np.array([c[:length] for c in curves])
         frames = [row["frames"] for row in runs[0]["history"][:length]]
