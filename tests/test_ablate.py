@@ -13,6 +13,7 @@ TINY = ["env.num_envs=2", "env.max_steps=10", "train.frames_per_batch=20", "trai
         "train.num_epochs=1", "model.hidden_sizes=[8]"]
 
 
+@pytest.mark.slow
 def test_ablation_trains_each_variant_and_writes_results(tmp_path, capsys):
     code = main(["ablate", str(REPO / "configs/vmas_navigation.yaml"), *TINY, "--seeds", "2", "--frames", "40",
                  "--variants", "ippo", "clip_0.3", "--out", str(tmp_path / "abl")])

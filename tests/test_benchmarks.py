@@ -28,6 +28,7 @@ def harness(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
     return proc, out
 
 
+@pytest.mark.slow
 def test_harness_prints_and_writes_the_table(tmp_path):
     proc, out = harness(tmp_path, "--frames", "160", "--target", "-100")
     header = "| system | variant | seed | wall s | frames | frames/s |"
@@ -54,6 +55,7 @@ def test_harness_rejects_benchmarl_without_its_virtualenv(tmp_path):
     assert "run: bash benchmarks/setup_benchmarl.sh" in proc.stderr
 
 
+@pytest.mark.slow
 def test_scaling_grows_the_world_and_reports_the_simulator(tmp_path):
     _, out = harness(tmp_path, "--frames", "80", "--agents", "3", "9", "--scenario", "collisions=false")
     meta = json.loads((out / "runs" / "ours-9agents-seed0" / "meta.json").read_text())
@@ -68,6 +70,7 @@ def test_scaling_grows_the_world_and_reports_the_simulator(tmp_path):
     assert "time per agent-step beyond the bare simulator's" in report
 
 
+@pytest.mark.slow
 def test_breakdown_splits_an_iteration(tmp_path):
     proc = subprocess.run(
         [sys.executable, "benchmarks/breakdown.py", "--config", "configs/vmas_navigation.yaml",
@@ -87,6 +90,7 @@ def test_breakdown_splits_an_iteration(tmp_path):
     assert abs(parts["iteration"] - (parts["collection"] + parts["GAE"] + parts["update"])) < 1e-2
 
 
+@pytest.mark.slow
 def test_both_modes_in_one_invocation(tmp_path):
     proc, out = harness(tmp_path, "--frames", "80", "--mode", "default", "matched", "--target", "-100")
     lr = {mode: json.loads((out / "runs" / f"ours-{mode}-seed0" / "meta.json").read_text())["config"]["train"]["lr"]

@@ -76,6 +76,7 @@ def test_each_worker_gets_its_own_seed():
     torch.testing.assert_close(factories[1]().reset()[GROUP, "observation"], first[1])
 
 
+@pytest.mark.slow
 def test_multi_async_trains_two_iterations():
     cfg = small_cfg(collector={"kind": "multi_async", "workers": 2})
     trainer = Trainer.from_config(cfg)
@@ -85,6 +86,7 @@ def test_multi_async_trains_two_iterations():
     assert_finite_history(history)
 
 
+@pytest.mark.slow
 def test_multi_sync_trains_with_current_weights_and_resumes(tmp_path):
     cfg = small_cfg(collector={"kind": "multi_sync", "workers": 2})
     trainer = Trainer.from_config(cfg, run_dir=tmp_path)
@@ -111,6 +113,7 @@ def test_multi_sync_trains_with_current_weights_and_resumes(tmp_path):
     assert_finite_history(history)
 
 
+@pytest.mark.slow
 def test_mpe_simple_spread_with_two_workers():
     cfg = load_config(REPO / "configs/mpe_simple_spread.yaml", [
         "env.num_envs=2", "train.frames_per_batch=100", "train.total_frames=200",
@@ -123,6 +126,7 @@ def test_mpe_simple_spread_with_two_workers():
     assert_finite_history(history, groups=("agent",))
 
 
+@pytest.mark.slow
 def test_ray_collector_on_a_local_head_trains_two_iterations():
     import ray  # in the [dev] extra: this test runs, never skips
 

@@ -2,9 +2,12 @@
 import runpy
 import sys
 
+import pytest
+
 from conftest import REPO
 
 
+@pytest.mark.slow
 def test_custom_pipeline_runs_and_learns(monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     monkeypatch.setattr(sys, "argv", ["custom_pipeline.py", "--frames", "30000", "--seed", "0"])

@@ -108,6 +108,7 @@ def test_timestamped_names_are_claimed_atomically(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_two_launches_at_once_get_two_runs_or_one_clear_refusal(tmp_path):
     unnamed = [cli("train", NAV, f"run.dir={tmp_path / 'a'}", *TINY) for _ in range(2)]
     named = [cli("train", NAV, f"run.dir={tmp_path / 'b'}", "run.name=same", *TINY) for _ in range(2)]
@@ -122,6 +123,7 @@ def test_two_launches_at_once_get_two_runs_or_one_clear_refusal(tmp_path):
     assert [p.name for p in (tmp_path / "b").iterdir()] == ["same"]
 
 
+@pytest.mark.slow
 def test_a_training_run_is_locked_against_resume_and_overwrite(tmp_path):
     run = cli("train", NAV, f"run.dir={tmp_path}", "run.name=busy", *TINY, "train.total_frames=400000",
               "run.checkpoint_every=1")

@@ -29,6 +29,7 @@ def metrics_without_timing(run: Path) -> list[dict]:
         return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(f)]
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_the_same_metrics(tmp_path):
     config = str(REPO / "configs/vmas_navigation.yaml")
     whole = cli("train", config, f"run.dir={tmp_path}", "run.name=whole", *RESUMABLE)
@@ -61,6 +62,7 @@ def test_sigkill_then_resume_gives_the_same_metrics(tmp_path):
     assert "resuming" in (tmp_path / "killed" / "console.log").read_text()
 
 
+@pytest.mark.slow
 def test_sigint_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path):
     config = str(REPO / "configs/vmas_navigation.yaml")
     run = cli("train", config, f"run.dir={tmp_path}", "run.name=r", *RESUMABLE[:-2], "run.checkpoint_every=0",

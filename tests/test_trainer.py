@@ -123,6 +123,7 @@ def test_target_return_out_of_reach_uses_the_whole_budget():
     assert all("agents/loss_objective" in h for h in history)
 
 
+@pytest.mark.slow
 def test_seeded_navigation_run_learns():
     """A short seeded VMAS navigation run with the shipped config must improve its return by >= 0.5.
 
