@@ -7,7 +7,8 @@
 #   bash benchmarks/mutation.sh            # then: .venv-mut/bin/mutmut results
 #
 # Files and tests are set in pyproject.toml's [tool.mutmut]; mutants/ is its
-# working directory (git-ignored). trainer.py is only mutated in the functions below.
+# working directory (git-ignored). trainer.py is only mutated in the functions below;
+# the schedules (schedules.py) and the non-finite guard (guard.py) are mutated whole.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MUTMUT="${MUTMUT:-.venv-mut/bin/mutmut}"
@@ -22,9 +23,9 @@ case "${SAMPLE:-all}" in
 esac
 patterns=()
 for f in 'torchrl_mappo.loss.*' 'torchrl_mappo.modules.*' 'torchrl_mappo.envs.transforms.*' \
+         'torchrl_mappo.schedules.*' 'torchrl_mappo.guard.*' \
          'torchrl_mappo.trainer.*ǁupdate' 'torchrl_mappo.trainer.*ǁ_minibatch_step' \
-         'torchrl_mappo.trainer.*ǁapply_schedules' 'torchrl_mappo.trainer.*ǁcompute_advantages' \
-         'torchrl_mappo.trainer.*ǁ_log_std_params'; do
+         'torchrl_mappo.trainer.*ǁiterate'; do
     for tail in "${tails[@]}"; do
         patterns+=("${f}__mutmut_${tail}")
     done
