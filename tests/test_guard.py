@@ -48,3 +48,25 @@ def test_skips_in_a_row_stop_and_a_good_step_resets_the_count():
         guard.skip("g", "gradient", [opt], iteration=5)
     with pytest.warns(RuntimeWarning), pytest.raises(NonFiniteLossError, match="2 consecutive updates"):
         guard.skip("g", "gradient", [opt], iteration=5)
+
+
+def test_huge_but_finite_weights_count_as_finite():
+    net = nn.Linear(2, 2)
+    with torch.no_grad():
+        net.weight.fill_(3e38)  # finite in float32, though its L2 norm would overflow
+    assert NonFiniteGuard.weights_finite([torch.optim.SGD(net.parameters(), lr=0.1)])
+
+
+def test_two_rollbacks_in_one_update_both_restore_the_start():
+    net = nn.Linear(3, 2)
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    net(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    guard = NonFiniteGuard(3)
+    guard.remember({"g": net}, {"g": [opt]})
+    start = opt.state_dict()["state"][0]["exp_avg"].clone()
+    for _ in range(2):  # a step changes the optimizer state in place, then is rolled back
+        net(torch.ones(1, 3)).sum().backward()
+        opt.step()
+        guard.rollback("g", net, [opt])
+        assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], start)
