@@ -92,6 +92,7 @@ def build(
     from torchrl_mappo.envs.factory import env_error
     from torchrl_mappo.loss import make_loss
     from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
+    from torchrl_mappo.modules.recurrent import is_recurrent
 
     from torchrl_mappo.threads import apply_threads
 
@@ -111,10 +112,11 @@ def build(
         g: make_actor(env, g, cfg.group_model(g)) if g in learners else make_random_actor(env, g)
         for g in groups
     }
-    losses = {
-        g: make_loss(actors[g], make_critic(env, g, cfg.group_model(g)), env, g, cfg.group_loss(g))
-        for g in learners
-    }
+    critics = {g: make_critic(env, g, cfg.group_model(g)) for g in learners}
+    losses = {g: make_loss(actors[g], critics[g], env, g, cfg.group_loss(g)) for g in learners}
+    # A recurrent critic also runs while collecting (after every actor: it may read their actions),
+    # so that its hidden state is stored at every step, like the actor's.
+    policy = TensorDictSequential(*actors.values(), *(c for c in critics.values() if is_recurrent(c)))
     optimizers = {g: make_optimizers(losses[g], cfg.group_lr(g), t) for g in learners}
     done_frames = resume["frames"] if resume is not None else 0
     if done_frames >= t.total_frames:
@@ -123,9 +125,7 @@ def build(
             f"raise it to continue (e.g. train.total_frames={done_frames + t.total_frames})"
         )
     try:  # the collector resets the env: the first time the simulator runs
-        collector = make_collector(
-            cfg, env, TensorDictSequential(*actors.values()), total_frames=t.total_frames - done_frames
-        )
+        collector = make_collector(cfg, env, policy, total_frames=t.total_frames - done_frames)
     except ConfigError:
         raise
     except Exception as err:

@@ -33,6 +33,7 @@ from torchrl.collectors import BaseCollector, Collector, MultiAsyncCollector, Mu
 from torchrl.envs import EnvBase
 
 from torchrl_mappo.config import Config, ConfigError, EnvConfig
+from torchrl_mappo.modules.recurrent import is_recurrent, recurrent_env_transforms
 
 __all__ = ["make_collector", "worker_env"]
 
@@ -102,12 +103,12 @@ def make_collector(
     """
     c, t = cfg.collector, cfg.train
     total = t.total_frames if total_frames is None else total_frames
-    common = dict(frames_per_batch=t.frames_per_batch, total_frames=total, device=t.device)
+    # A recurrent policy's env (each worker's too) gets TorchRL's InitTracker and the nets'
+    # hidden-state primers from the collector; feed-forward policies need none.
+    common = dict(frames_per_batch=t.frames_per_batch, total_frames=total, device=t.device,
+                  auto_register_policy_transforms=is_recurrent(policy))
     if c.kind == "sync":
-        return Collector(
-            env, policy, **common,
-            auto_register_policy_transforms=False,  # MLP policies need no InitTracker
-        )
+        return Collector(recurrent_env_transforms(env, policy), policy, **common)
     if c.kind in ("multi_sync", "multi_async"):
         sync = c.kind == "multi_sync"
         threads = t.num_threads if isinstance(t.num_threads, int) else None
@@ -123,7 +124,6 @@ def make_collector(
             num_threads=threads,
             num_sub_threads=1,  # one torch thread per worker: they share the machine
             init_fn=_ignore_sigint,
-            auto_register_policy_transforms=False,
         )
     return _make_ray_collector(cfg, policy, common)
 
@@ -174,11 +174,12 @@ def _make_ray_collector(cfg: Config, policy: TensorDictModuleBase, common: dict)
     c = cfg.collector
     if c.ray_address not in (None, "auto"):
         check_reachable(c.ray_address)
+    register = common.pop("auto_register_policy_transforms")  # each worker's own collector adds them
     try:
         collector = RayCollector(
             _env_factories(cfg), policy, **common,
             collector_class=RayWorkerCollector,
-            collector_kwargs={"auto_register_policy_transforms": False},
+            collector_kwargs={"auto_register_policy_transforms": register},
             num_collectors=c.workers,
             sync=True,  # PPO is on-policy: every frame of a batch from the current weights
             ray_init_config=ray_init_config(cfg),

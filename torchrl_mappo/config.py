@@ -75,6 +75,13 @@ class EnvConfig(_Section):
     return_state: bool = True
     """PettingZoo/MAgent2: put the env's global state at the root ``"state"`` (the centralized
     critic's input)."""
+    memory_steps: int | None = None
+    """A memory task on any env (:class:`~torchrl_mappo.envs.memory.HideAfter`): every group's
+    observation features ``memory_features`` are shown only during the first ``memory_steps`` steps
+    of each episode and zeroed afterwards (>= 1; ``null``: observations unchanged)."""
+    memory_features: list[int] = field(default_factory=list)
+    """Indices (last dim of ``(group, "observation")``) hidden after ``memory_steps``, e.g. ``[4, 5]``:
+    VMAS navigation's agent-to-goal vector. Checked against the env's observation size."""
 
     def check(self, where: str) -> None:
         """Range checks; ``where`` is ``"<origin>: env"``."""
@@ -84,6 +91,14 @@ class EnvConfig(_Section):
                    "MAgent2 has only discrete actions; set env.continuous_actions: false")
         check_group_map(self.group_map, where)
         self.reward_shares(where)
+        self._need(self.memory_steps is None or self.memory_steps >= 1, where, "memory_steps",
+                   "must be a positive number of steps, or null for no memory task")
+        self._need(self.memory_steps is None or bool(self.memory_features), where, "memory_steps",
+                   "hides env.memory_features, which is empty; list the observation features to hide, e.g. [4, 5]")
+        self._need(self.memory_steps is not None or not self.memory_features, where, "memory_features",
+                   "are hidden after env.memory_steps, which is null; set it, e.g. env.memory_steps=5")
+        self._need(len(set(self.memory_features)) == len(self.memory_features), where, "memory_features",
+                   "lists a feature twice")
 
     def reward_shares(self, where: str = "env") -> dict[str, RewardShare]:
         """``reward_sharing`` parsed: ``{group: RewardShare}`` (the only parser of that field)."""
@@ -130,11 +145,33 @@ class ModelConfig(_Section):
     """Orthogonal weights (gain sqrt(2); 0.01 for the policy head, 1 for the value head), zero biases."""
     init_log_std: float = 0.0
     """Initial log standard deviation of the continuous policy (std 1)."""
+    recurrent: Literal["none", "gru"] = "none"
+    """``gru``: the actor has memory (rMAPPO): ``MLP -> GRU -> head``, its hidden state carried
+    from step to step through the collector and reset at each episode start
+    (:mod:`torchrl_mappo.modules.recurrent`); ``none``: a feed-forward MLP."""
+    critic_recurrent: Literal["none", "gru"] | None = None
+    """The critic's memory, like ``recurrent``; ``null``: the same as ``recurrent``."""
+    recurrent_hidden: int = 64
+    """Width of the GRU's hidden state (and of the MLP features it reads), >= 1."""
+    recurrent_layers: int = 1
+    """Stacked GRU layers, >= 1."""
+
+    @property
+    def is_recurrent(self) -> bool:
+        """The actor or the critic has memory (training then runs on sequence chunks)."""
+        return self.recurrent != "none" or self.critic_memory != "none"
+
+    @property
+    def critic_memory(self) -> str:
+        """``critic_recurrent`` with ``null`` resolved to ``recurrent``."""
+        return self.recurrent if self.critic_recurrent is None else self.critic_recurrent
 
     def check(self, where: str) -> None:
         """Range checks; ``where`` is ``"<origin>: model"`` (or ``...: per_group.<g>.model``)."""
         self._need(len(self.hidden_sizes) > 0, where, "hidden_sizes", "give at least one layer size, e.g. [256, 256]")
         self._need(all(h > 0 for h in self.hidden_sizes), where, "hidden_sizes", "every layer size must be positive")
+        self._need(self.recurrent_hidden >= 1, where, "recurrent_hidden", "must be a positive integer, e.g. 64")
+        self._need(self.recurrent_layers >= 1, where, "recurrent_layers", "must be a positive integer, e.g. 1")
         # Pairs that would be accepted and do nothing (README: "Combinations refused").
         self._need(self.centralized or self.critic_input in ("auto", "local"), where, "critic_input",
                    "model.centralized: false gives a local critic (IPPO) that ignores it; "
@@ -234,9 +271,15 @@ class TrainConfig(_Section):
     max_nonfinite_updates: int = 10
     """An update whose loss, gradients or resulting weights are not finite is skipped (rolled back)
     with a warning; this many in a row stop training (with a checkpoint of the last good weights)."""
+    chunk_length: int = 10
+    """Recurrent models only: minibatches are sets of sequence chunks of this many steps, each
+    starting from the hidden state stored at collection (rMAPPO's ``data_chunk_length``). It must
+    divide the steps each env makes per batch (``frames_per_batch / num_envs``) and
+    ``minibatch_size`` (a minibatch is ``minibatch_size / chunk_length`` chunks)."""
 
-    def check(self, where: str, env: EnvConfig) -> None:
-        """Range checks; ``where`` is ``"<origin>: train"``. The batch must split over ``env.num_envs``."""
+    def check(self, where: str, env: EnvConfig, recurrent: bool = False) -> None:
+        """Range checks; ``where`` is ``"<origin>: train"``. The batch must split over ``env.num_envs``;
+        with a ``recurrent`` model, into chunks of ``chunk_length`` steps."""
         need = self._need
         need(self.critic_lr is None or self.critic_lr > 0, where, "critic_lr", "must be a positive number or null")
         need(self.critic_lr is None or self.separate_optimizers, where, "critic_lr",
@@ -262,6 +305,16 @@ class TrainConfig(_Section):
              f"must be 'auto', a number between 1 and the number of CPU cores ({cores}), or null")
         self._check_device(where)
         need(self.max_nonfinite_updates >= 1, where, "max_nonfinite_updates", "must be >= 1")
+        need(self.chunk_length >= 1, where, "chunk_length", "must be a positive integer, e.g. 10")
+        if recurrent and self.frames_per_batch % env.num_envs == 0:
+            steps = self.frames_per_batch // env.num_envs
+            need(steps % self.chunk_length == 0, where, "chunk_length",
+                 f"a recurrent model trains on chunks of it, which must divide the {steps} steps each env makes "
+                 "per batch (train.frames_per_batch / env.num_envs); e.g. train.chunk_length=" 
+                 f"{next(c for c in (10, 8, 5, 4, 2, 1) if steps % c == 0)}")
+            need(self.minibatch_size % self.chunk_length == 0, where, "minibatch_size",
+                 f"with a recurrent model a minibatch is whole chunks of train.chunk_length={self.chunk_length} "
+                 "steps; make it a multiple of train.chunk_length")
 
     def _check_device(self, where: str) -> None:
         where = f"{where}.device={self.device!r}"
@@ -425,7 +478,9 @@ class Config:
         self.env.check(f"{origin}: env")
         self.model.check(f"{origin}: model")
         self.loss.check(f"{origin}: loss")
-        self.train.check(f"{origin}: train", self.env)
+        recurrent = self.model.is_recurrent or any(
+            self.group_model(g).is_recurrent for g, gc in self.per_group.items() if gc.model)
+        self.train.check(f"{origin}: train", self.env, recurrent)
         self.run.check(f"{origin}: run")
         self.collector.check(f"{origin}: collector", self.env)
         for group, g in self.per_group.items():

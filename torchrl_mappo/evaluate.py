@@ -184,6 +184,9 @@ def evaluate_checkpoint(
     torch.manual_seed(seed)
     env = make_env(cfg.env, seed=seed)
     policy, source = build_policy(cfg, env, state["actors"], opponent, opponent_groups)
+    from torchrl_mappo.modules.recurrent import recurrent_env_transforms
+
+    env = recurrent_env_transforms(env, policy)  # recurrent actors: reset flag and hidden states
     record = recorder = None
     if video is not None:
         recorder = VmasFrames(snapshot.vmas_simulator(env))

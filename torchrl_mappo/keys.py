@@ -76,3 +76,23 @@ def episode_reward(group: str) -> NestedKey:
 def mask(group: str) -> NestedKey:
     """Which agents of ``group`` are alive/acting (``use_mask=True`` PettingZoo envs)."""
     return (group, "mask")
+
+
+IS_INIT: str = "is_init"
+"""Root ``[*B, 1]`` flag of an episode's first step (TorchRL's ``InitTracker``); recurrent nets
+reset their hidden state there."""
+
+
+def actor_hidden(group: str) -> NestedKey:
+    """The recurrent actor's hidden state: ``[*B, n_agents, layers, hidden]``; the net reads it
+    here and writes the next one at ``("next", group, "actor_hidden")``."""
+    return (group, "actor_hidden")
+
+
+def critic_hidden(group: str) -> NestedKey:
+    """The recurrent critic's hidden state, laid out like :func:`actor_hidden`."""
+    return (group, "critic_hidden")
+
+
+MEMORY_STEP: str = "memory_step"
+"""Root ``[*B, 1]`` step counter of :class:`~torchrl_mappo.envs.memory.HideAfter` (0 at reset)."""

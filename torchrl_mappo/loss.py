@@ -14,6 +14,8 @@ from torchrl.objectives.multiagent import MAPPOLoss
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import LossConfig
+from torchrl_mappo.modules.recurrent import is_recurrent
+from torchrl_mappo.sequences import recurrent_values
 
 # We standardise advantages over the agent dim on purpose (MAPPO spec: over
 # the batch, not per agent); TorchRL warns about it on every call.
@@ -83,6 +85,10 @@ def make_loss(
 
     With ``entropy_coeff`` 0 (and no ``entropy_coeff_end`` above 0) the
     loss has ``entropy_bonus=False``: no entropy term, no ``loss_entropy``.
+
+    A recurrent critic's GAE gets no value network: :func:`compute_advantages`
+    writes the values first (:func:`torchrl_mappo.sequences.recurrent_values`),
+    because TorchRL's own call resets the next-state memory at episode starts.
     """
     masked = keys.mask(group) in env.observation_spec.keys(True)
     loss_cls = MaskedMAPPOLoss if masked else MAPPOLoss
@@ -116,7 +122,9 @@ def make_loss(
         advantage=keys.advantage(group),
         value_target=keys.value_target(group),
     )
-    loss.make_value_estimator(ValueEstimators.MAGAE, gamma=cfg_loss.gamma, lmbda=cfg_loss.lmbda)
+    # A recurrent critic's values are written by compute_advantages, not by the estimator.
+    no_net = {"value_network": None} if is_recurrent(critic) else {}
+    loss.make_value_estimator(ValueEstimators.MAGAE, gamma=cfg_loss.gamma, lmbda=cfg_loss.lmbda, **no_net)
     # Agents die (MAgent2): only steps where the agent is alive carry loss.
     loss.loss_mask_key = keys.mask(group) if masked else None
     return loss
@@ -130,6 +138,8 @@ def compute_advantages(
     A joint-action critic (``critic_joint_actions``) values s_{t+1} with the
     other agents' NEXT actions: they are sampled from the group's current
     policy (``actors[group]``) before GAE runs.
+    A recurrent critic's values (state and next state) come from
+    :func:`~torchrl_mappo.sequences.recurrent_values` before GAE runs.
     Where a group marks live agents (``loss.loss_mask_key``), a dead
     agent's advantage is set to 0 and its value target to its value: with
     the loss masked too, steps after death carry nothing.
@@ -139,6 +149,8 @@ def compute_advantages(
             if keys.action(group) in loss.critic_network.in_keys:
                 nxt = batch.get(keys.NEXT)
                 nxt.set(keys.action(group), actors[group](nxt.clone(False)).get(keys.action(group)))
+            if is_recurrent(loss.critic_network):
+                recurrent_values(batch, loss.critic_network, loss.tensor_keys.value)
             loss.value_estimator(
                 batch,
                 params=loss.critic_network_params,

@@ -37,6 +37,8 @@ from torchrl_mappo.envs import snapshot
 from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError  # noqa: F401 (re-exported)
 from torchrl_mappo.loss import compute_advantages
 from torchrl_mappo.metrics import RecentReturns, batch_metrics
+from torchrl_mappo.modules.recurrent import is_recurrent
+from torchrl_mappo.sequences import chunks
 from torchrl_mappo.schedules import Schedules, log_std_params
 
 
@@ -125,6 +127,10 @@ class Trainer:
             agent_names = dict(env.group_map) if env is not None else {}
         self.agent_names = {g: list(names) for g, names in agent_names.items()}
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
+        # Recurrent nets train on chunks of consecutive steps (all groups then do, harmlessly).
+        recurrent = any(is_recurrent(loss.actor_network) or is_recurrent(loss.critic_network)
+                        for loss in self.losses.values())
+        self.chunk_length = self.t.chunk_length if recurrent else None
         self.recent = RecentReturns(self.groups)
         self._scheduled = self.apply_schedules()
 
@@ -171,6 +177,10 @@ class Trainer:
         With ``target_kl``, the epochs stop after the first one whose mean
         approx KL (over its minibatches and the groups) exceeds it.
 
+        With a recurrent net (:attr:`chunk_length` set), a minibatch is
+        ``minibatch_size / chunk_length`` random chunks of consecutive steps
+        (:func:`torchrl_mappo.sequences.chunks`) instead of random steps.
+
         A loss without entropy bonus (``entropy_bonus=False``: coefficient 0,
         see :func:`~torchrl_mappo.loss.make_loss`) skips the entropy and its
         backward; the ``entropy`` metric is then measured on the first
@@ -180,9 +190,12 @@ class Trainer:
         counts: dict[str, int] = {}
         epochs = 0
         probes = {g: not loss.entropy_bonus for g, loss in self.losses.items()}
-        flat = {g: batch.select(*ks, strict=False).reshape(-1) for g, ks in self._batch_keys.items()}
+        L = self.chunk_length
+        flat = {g: batch.select(*ks, strict=False).reshape(-1) if L is None else chunks(batch.select(*ks), L)
+                for g, ks in self._batch_keys.items()}
         if not flat:
             return {}
+        rows = self.t.minibatch_size if L is None else max(1, self.t.minibatch_size // L)
         sample = next(iter(flat.values()))
         n = sample.shape[0]
         # RayCollector's stacked batches carry no device of their own: ask a tensor.
@@ -193,7 +206,7 @@ class Trainer:
             for _ in range(self.t.num_epochs):
                 epochs += 1
                 epoch_kl, epoch_steps = 0.0, 0
-                for i, idx in enumerate(torch.randperm(n).split(self.t.minibatch_size)):
+                for i, idx in enumerate(torch.randperm(n).split(rows)):
                     for group, loss in self.losses.items():
                         if probes[group]:
                             loss.entropy_bonus = i == 0  # coefficient 0: the term only measures

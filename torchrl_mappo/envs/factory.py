@@ -14,7 +14,8 @@ multi-agent layout (``env.group_map``; per-agent data under
 
 On top: ``RewardSum`` per group writing ``(group, "episode_reward")`` (the
 env's own reward, which the trainer reports), then ``RewardSharing`` where
-configured (the reward the loss trains on).
+configured (the reward the loss trains on), then ``HideAfter`` for a memory
+task (``env.memory_steps``).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from torchrl.envs.utils import MarlGroupMapType
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import EnvConfig
+from torchrl_mappo.envs.memory import HideAfter
 from torchrl_mappo.envs.transforms import RewardSharing
 from torchrl_mappo.errors import ConfigError
 
@@ -297,4 +299,19 @@ def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu"
     )
     if cfg_env.reward_sharing:
         env.append_transform(RewardSharing(cfg_env.reward_shares()))
+    if cfg_env.memory_steps is not None:
+        env.append_transform(_memory_task(cfg_env, env))
     return env
+
+
+def _memory_task(cfg_env: EnvConfig, env: EnvBase) -> HideAfter:
+    """``HideAfter`` for ``env.memory_steps`` / ``memory_features``, checked against every group's observation."""
+    for g in env.group_map:
+        width = env.observation_spec_unbatched[keys.observation(g)].shape[-1]
+        bad = [i for i in cfg_env.memory_features if not -width <= i < width]
+        if bad:
+            raise ConfigError(
+                f"env.memory_features={cfg_env.memory_features}: group {g!r} observes {width} features, so "
+                f"{bad} do not exist; use indices in [0, {width - 1}]"
+            )
+    return HideAfter(cfg_env.memory_steps, cfg_env.memory_features, list(env.group_map))

@@ -12,7 +12,8 @@ from torchrl.modules import OneHotCategorical, ProbabilisticActor, TanhNormal
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import ConfigError, ModelConfig
-from torchrl_mappo.modules.nets import AppendAgentId, FlattenTrailing, make_agent_mlp, orthogonal_init_
+from torchrl_mappo.modules.nets import AppendAgentId, Chain, FlattenTrailing, make_agent_mlp, orthogonal_init_
+from torchrl_mappo.modules.recurrent import AgentGRU, AgentLinear, RecurrentNet
 
 
 def group_sizes(env: EnvBase, group: str) -> tuple[int, int]:
@@ -45,14 +46,26 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     one per agent evaluated in a single vmapped call. ``actor_agent_id``
     appends a one-hot agent id to each agent's observation;
     ``orthogonal_init`` initialises the network orthogonally.
+
+    ``cfg_model.recurrent: gru``: ``MLP -> GRU -> linear head``
+    (:class:`~torchrl_mappo.modules.recurrent.RecurrentNet`); the network
+    also reads ``(group, "actor_hidden")`` and ``"is_init"`` and writes
+    ``("next", group, "actor_hidden")``. Its env needs TorchRL's
+    ``InitTracker`` and the net's ``TensorDictPrimer``
+    (:func:`~torchrl_mappo.modules.recurrent.recurrent_env_transforms`; the
+    collectors of :func:`~torchrl_mappo.make_collector` add them).
     """
     n_agents, obs_dim = group_sizes(env, group)
     obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
     action_spec = env.full_action_spec_unbatched[keys.action(group)]
     share = cfg_model.share_params
 
+    recurrent = cfg_model.recurrent != "none"
+
     def mlp(out_features: int) -> nn.Module:
         extra = n_agents if cfg_model.actor_agent_id else 0
+        if recurrent:
+            return _recurrent(obs_dim + extra, out_features)
         net = make_agent_mlp(obs_dim + extra, out_features, n_agents, cfg_model, share_params=share)
         if cfg_model.orthogonal_init:
             orthogonal_init_(net, last_gain=0.01)
@@ -61,6 +74,25 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
             layers.append(AppendAgentId(n_agents))
         return nn.Sequential(*layers, net) if layers else net
 
+    def _recurrent(in_features: int, out_features: int) -> RecurrentNet:
+        h = cfg_model.recurrent_hidden
+        encoder = make_agent_mlp(in_features, h, n_agents, cfg_model, share_params=share)
+        head = AgentLinear(h, out_features, n_agents, share)
+        if cfg_model.orthogonal_init:
+            orthogonal_init_(encoder, last_gain=2.0 ** 0.5)
+            for w in head.weight.view(-1, *head.weight.shape[-2:]):
+                nn.init.orthogonal_(w, gain=0.01)
+            nn.init.zeros_(head.bias)
+        first = [AppendAgentId(n_agents)] if cfg_model.actor_agent_id else []
+        return RecurrentNet(
+            Chain(FlattenTrailing([obs_ndim]), *first, encoder),
+            AgentGRU(h, h, cfg_model.recurrent_layers, n_agents, share), head,
+            n_agents=n_agents, hidden_key=keys.actor_hidden(group),
+        )
+
+    # A recurrent net also reads its hidden state and the reset flag, and writes the next state.
+    memory_in = [keys.actor_hidden(group), keys.IS_INIT] if recurrent else []
+    memory_out = [(keys.NEXT, *keys.actor_hidden(group))] if recurrent else []
     if isinstance(action_spec, (CategoricalSpec, OneHotSpec)):
         if cfg_model.init_log_std != 0.0:
             raise ConfigError(
@@ -69,22 +101,21 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
             )
         n_actions = action_spec.space.n
         net = mlp(n_actions)
-        module = TensorDictModule(net, in_keys=[keys.observation(group)], out_keys=[keys.logits(group)])
+        module = TensorDictModule(net, in_keys=[keys.observation(group), *memory_in],
+                                  out_keys=[keys.logits(group), *memory_out])
         dist_class = OneHotCategorical if isinstance(action_spec, OneHotSpec) else torch.distributions.Categorical
         dist_keys, dist_kwargs = [keys.logits(group)], {}
     else:
         action_dim = action_spec.shape[-1]
         net = mlp(action_dim)
         log_std_shape = (action_dim,) if share else (n_agents, action_dim)
+        scale = AddStateIndependentNormalScale(log_std_shape, scale_mapping="exp", init_value=cfg_model.init_log_std)
+        if recurrent:
+            net.post = scale
         module = TensorDictModule(
-            nn.Sequential(
-                net,
-                AddStateIndependentNormalScale(
-                    log_std_shape, scale_mapping="exp", init_value=cfg_model.init_log_std
-                ),
-            ),
-            in_keys=[keys.observation(group)],
-            out_keys=[keys.loc(group), keys.scale(group)],
+            net if recurrent else nn.Sequential(net, scale),
+            in_keys=[keys.observation(group), *memory_in],
+            out_keys=[keys.loc(group), keys.scale(group), *memory_out],
         )
         dist_class = TanhNormal
         dist_keys = [keys.loc(group), keys.scale(group)]

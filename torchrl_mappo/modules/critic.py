@@ -1,6 +1,7 @@
 """``make_critic``: the value function of one group, centralized by default."""
 from __future__ import annotations
 
+import torch
 from tensordict.nn import TensorDictModule
 from torchrl.data import Categorical as CategoricalSpec
 from torchrl.envs import EnvBase
@@ -17,6 +18,7 @@ from torchrl_mappo.modules.nets import (
     make_mlp,
     orthogonal_init_,
 )
+from torchrl_mappo.modules.recurrent import AgentGRU, AgentLinear, FirstAgent, RecurrentNet
 
 
 def has_global_state(env: EnvBase) -> bool:
@@ -75,6 +77,13 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
     output unit per agent (``share_params``; values differ where rewards do)
     or one network per agent (vmapped). Per-agent inputs go through one
     shared network, or one per agent without ``share_params``.
+
+    ``cfg_model.critic_memory`` ``gru`` (``critic_recurrent``, or
+    ``recurrent`` when that is null): every agent's input goes through
+    ``MLP -> GRU -> value head`` (:class:`~torchrl_mappo.modules.recurrent.RecurrentNet`;
+    a shared critic on a global input keeps one value head per agent);
+    the critic also reads ``(group, "critic_hidden")`` and ``"is_init"``
+    and writes ``("next", group, "critic_hidden")``.
     """
     n_agents, obs_dim = group_sizes(env, group)
     share = cfg_model.share_params
@@ -92,6 +101,9 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
             action_dim = spec.shape[-1]
 
     per_agent = own_obs or agent_id or action_dim is not None
+    if cfg_model.critic_memory != "none":
+        return _recurrent_critic(env, group, cfg_model, in_keys, ndims, width, own_obs, agent_id, action_dim,
+                                 n_actions, global_input=share and not per_agent)
     if not per_agent and share:
         body = make_mlp(width, n_agents, cfg_model)
         net = Chain(FlattenTrailing(ndims), body, AgentValues())
@@ -112,3 +124,33 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
     if cfg_model.orthogonal_init:
         orthogonal_init_(body, last_gain=1.0)
     return TensorDictModule(net, in_keys=in_keys, out_keys=[keys.state_value(group)])
+
+
+def _recurrent_critic(env, group, cfg_model, in_keys, ndims, width, own_obs, agent_id, action_dim, n_actions,
+                      *, global_input: bool) -> TensorDictModule:
+    n_agents, obs_dim = group_sizes(env, group)
+    share, h = cfg_model.share_params, cfg_model.recurrent_hidden
+    obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
+    builder = PerAgentCriticInput(
+        n_agents, ndims, own_obs_ndim=obs_ndim if own_obs else None, agent_id=agent_id,
+        action_dim=action_dim, n_actions=n_actions,
+    )
+    in_width = (width + (obs_dim if own_obs else 0) + (n_agents if agent_id else 0)
+                + (n_agents * action_dim if action_dim else 0))
+    encoder = make_agent_mlp(in_width, h, n_agents, cfg_model, share_params=share)
+    head = AgentLinear(h, n_agents if global_input else 1, n_agents, share)
+    if cfg_model.orthogonal_init:
+        orthogonal_init_(encoder, last_gain=2.0 ** 0.5)
+        for w in head.weight.view(-1, *head.weight.shape[-2:]):
+            torch.nn.init.orthogonal_(w, gain=1.0)
+        torch.nn.init.zeros_(head.bias)
+    # A global input is the same for every agent: encode it once (agent 0's copy).
+    first = [FirstAgent()] if global_input else []
+    net = RecurrentNet(Chain(builder, *first, encoder), AgentGRU(h, h, cfg_model.recurrent_layers, n_agents, share),
+                       head, n_agents=n_agents, hidden_key=keys.critic_hidden(group), global_input=global_input)
+    if own_obs:
+        in_keys = in_keys + [keys.observation(group)]
+    if action_dim is not None:
+        in_keys = in_keys + [keys.action(group)]
+    return TensorDictModule(net, in_keys=[*in_keys, keys.critic_hidden(group), keys.IS_INIT],
+                            out_keys=[keys.state_value(group), (keys.NEXT, *keys.critic_hidden(group))])
