@@ -319,3 +319,14 @@ def test_hide_after_shows_features_only_in_the_first_steps():
     plain = plain_env.rollout(8, break_when_any_done=False)
     assert torch.equal(plain[keys.observation(G)][..., :4], obs[..., :4])
     assert torch.equal(plain[keys.observation(G)][..., 4:6][count < 2], obs[..., 4:6][count < 2])
+
+
+def test_recurrent_pipeline_example_runs(monkeypatch):
+    import runpy
+
+    from conftest import REPO
+
+    monkeypatch.chdir(REPO)
+    module = runpy.run_path(str(REPO / "examples/recurrent_pipeline.py"), run_name="not_main")
+    returns = module["main"](["--frames", "6000", "--epochs", "1"])
+    assert len(returns) == 1 and returns[0] == returns[0]  # one finished episode per env in 6000 frames
