@@ -49,14 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import torch
-
     from breakdown import phase_timers
+
     from torchrl_mappo.config import load_config
     from torchrl_mappo.modules.recurrent import RecurrentNet
     from torchrl_mappo.trainer import Trainer
 
     n_iter = args.iterations + 1
-    trainers, splits = {}, {}
+    trainers = {}
     for name, kind in (("gru", "gru"), ("mlp", "none")):
         cfg = load_config(args.config, [*args.overrides, f"model.recurrent={kind}", "run.progress_bar=false"])
         cfg.train.total_frames = cfg.train.frames_per_batch * n_iter
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [("loss forward", g["loss_forward"])]
     for role in ("actor", "critic"):
         net = g[f"{role} net"]
-        lines += [(f"  {role} net", net), (f"    MLP encoder", g[f"{role} MLP encoder"]),
+        lines += [(f"  {role} net", net), ("    MLP encoder", g[f"{role} MLP encoder"]),
                   (f"    GRU time loop ({cfg.train.chunk_length} steps)", g[f"{role} GRU time loop"]),
                   ("    head, resets", net - g[f"{role} MLP encoder"] - g[f"{role} GRU time loop"])]
     lines += [("  rest of the loss (distribution, PPO terms)",

@@ -15,7 +15,14 @@ import torch
 from tensordict.nn import TensorDictSequential
 from torchrl.collectors import Collector
 
-from torchrl_mappo import keys, load_config, make_actor, make_critic, make_env, make_loss
+from torchrl_mappo import (
+    keys,
+    load_config,
+    make_actor,
+    make_critic,
+    make_env,
+    make_loss,
+)
 from torchrl_mappo.loss import compute_advantages
 from torchrl_mappo.modules.recurrent import recurrent_env_transforms
 from torchrl_mappo.sequences import chunks

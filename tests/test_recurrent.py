@@ -4,15 +4,19 @@ import dataclasses
 
 import pytest
 import torch
-from tensordict import TensorDict
+from conftest import small_cfg
 from tensordict.nn import TensorDictSequential
 from torchrl.collectors import Collector
 from torchrl.modules import set_recurrent_mode
 
-from conftest import small_cfg
 from torchrl_mappo import Trainer, keys, make_actor, make_critic, make_env, make_loss
 from torchrl_mappo.config import ModelConfig
-from torchrl_mappo.modules.recurrent import AgentGRU, RecurrentNet, is_recurrent, recurrent_env_transforms
+from torchrl_mappo.modules.recurrent import (
+    AgentGRU,
+    RecurrentNet,
+    is_recurrent,
+    recurrent_env_transforms,
+)
 from torchrl_mappo.sequences import chunks, recurrent_values
 
 G = "agents"
@@ -122,12 +126,12 @@ def test_feed_forward_model_is_unchanged():
     env = make_env(small_cfg().env, seed=0)
     actor = make_actor(env, G, ModelConfig(hidden_sizes=[16]))
     assert not is_recurrent(actor) and keys.IS_INIT not in actor.in_keys
-    assert recurrent_env_transforms(env, actor) is env and "is_init" not in env.observation_spec.keys()
+    assert recurrent_env_transforms(env, actor) is env and "is_init" not in env.observation_spec
 
 
 # --------------------------------------------------------------------------- collection and resets
 def test_collector_carries_hidden_and_resets_it_at_each_episode_start():
-    batch, actor, _, _ = collect(gru_cfg(), perturb=False)
+    batch, _, _, _ = collect(gru_cfg(), perturb=False)
     hidden, init = batch[keys.actor_hidden(G)], batch[keys.IS_INIT].squeeze(-1)
     assert init[:, 0].all() and init[:, 7].all() and init.sum() == 4 * 3  # episodes of 7 steps
     flat = hidden.flatten(-3)
@@ -213,7 +217,7 @@ def test_loss_on_chunks_equals_a_step_by_step_recomputation(share):
 
 def test_recurrent_gae_values_continue_the_episode_for_the_next_state():
     cfg = gru_cfg()
-    batch, actor, critic, env = collect(cfg, perturb=True)  # values from the current weights, not collection's
+    batch, _, critic, _ = collect(cfg, perturb=True)  # values from the current weights, not collection's
     recurrent_values(batch, critic, keys.state_value(G))
     v, v_next = batch[keys.state_value(G)], batch[(keys.NEXT, *keys.state_value(G))]
     init = batch[keys.IS_INIT].squeeze(-1)
@@ -330,3 +334,23 @@ def test_recurrent_pipeline_example_runs(monkeypatch):
     module = runpy.run_path(str(REPO / "examples/recurrent_pipeline.py"), run_name="not_main")
     returns = module["main"](["--frames", "6000", "--epochs", "1"])
     assert len(returns) == 1 and returns[0] == returns[0]  # one finished episode per env in 6000 frames
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["multi_sync", "multi_async"])
+def test_recurrent_trains_with_worker_processes(kind):
+    """Each worker's collector adds the InitTracker and the primers to its own env."""
+    trainer = Trainer.from_config(gru_cfg(collector={"kind": kind, "workers": 2}))
+    seen = []
+    compute = trainer.compute_advantages
+
+    def spy(batch):
+        init = batch[keys.IS_INIT].reshape(-1, batch.shape[-1])
+        hidden = batch[keys.actor_hidden(G)].reshape(*init.shape, -1)
+        seen.append(((hidden[init] == 0).all(), (hidden[~init].abs().sum(-1) > 0).all()))
+        compute(batch)
+
+    trainer.compute_advantages = spy
+    history = trainer.train()
+    assert [row["frames"] for row in history] == [80, 160]
+    assert seen and all(a and b for a, b in seen)  # states carried, zeroed at episode starts

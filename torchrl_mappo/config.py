@@ -310,7 +310,7 @@ class TrainConfig(_Section):
             steps = self.frames_per_batch // env.num_envs
             need(steps % self.chunk_length == 0, where, "chunk_length",
                  f"a recurrent model trains on chunks of it, which must divide the {steps} steps each env makes "
-                 "per batch (train.frames_per_batch / env.num_envs); e.g. train.chunk_length=" 
+                 "per batch (train.frames_per_batch / env.num_envs); e.g. train.chunk_length="
                  f"{next(c for c in (10, 8, 5, 4, 2, 1) if steps % c == 0)}")
             need(self.minibatch_size % self.chunk_length == 0, where, "minibatch_size",
                  f"with a recurrent model a minibatch is whole chunks of train.chunk_length={self.chunk_length} "

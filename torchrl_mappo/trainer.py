@@ -191,8 +191,10 @@ class Trainer:
         epochs = 0
         probes = {g: not loss.entropy_bonus for g, loss in self.losses.items()}
         L = self.chunk_length
-        flat = {g: batch.select(*ks, strict=False).reshape(-1) if L is None else chunks(batch.select(*ks), L)
-                for g, ks in self._batch_keys.items()}
+        flat = {}
+        for g, ks in self._batch_keys.items():
+            data = batch.select(*ks, strict=False)
+            flat[g] = data.reshape(-1) if L is None else chunks(data, L)
         if not flat:
             return {}
         rows = self.t.minibatch_size if L is None else max(1, self.t.minibatch_size // L)

@@ -1,7 +1,7 @@
 """``HideAfter``: turn any multi-agent env into a memory task (a TorchRL transform)."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from tensordict import TensorDictBase
