@@ -2,7 +2,7 @@
 
 The wiring in one place, in the order data flows: seed -> env -> one actor
 per group (random for ``policy: random`` groups) -> a critic and a loss per
-learning group -> optimizers -> collector -> metrics sinks. The CLI,
+learning group -> optimizers -> collector -> metrics sinks -> the periodic evaluation. The CLI,
 :meth:`Trainer.from_config <torchrl_mappo.Trainer.from_config>`, the
 ablation runner and the benchmarks all build through here; take the pieces
 into your own loop if you prefer.
@@ -41,6 +41,8 @@ class Pipeline:
     optimizers: dict[str, list[torch.optim.Optimizer]]
     collector: BaseCollector
     sinks: Any = None
+    evaluation: Any = None
+    """``train.eval_every``'s :class:`~torchrl_mappo.evaluate.PeriodicEvaluation` (``None``: off)."""
 
 
 def adam(params, lr: float) -> torch.optim.Optimizer:
@@ -133,4 +135,6 @@ def build(
     if cfg.collector.kind != "sync":
         env.close()  # only its specs were needed: the workers step their own envs
     sinks = _make_sinks(cfg, run_dir, resume) if run_dir is not None else None
-    return Pipeline(env, actors, losses, optimizers, collector, sinks)
+    from torchrl_mappo.evaluate import make_evaluation
+
+    return Pipeline(env, actors, losses, optimizers, collector, sinks, make_evaluation(cfg, actors))

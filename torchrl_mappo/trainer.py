@@ -71,6 +71,9 @@ class Trainer:
         run_dir: where checkpoints go (``None``: no checkpoints).
         agent_names: ``{group: [agent names]}`` for per-agent metrics
             (default: the collector's env's ``group_map``, else indices).
+        evaluation: ``train.eval_every``'s evaluation
+            (:class:`~torchrl_mappo.evaluate.PeriodicEvaluation`: ``due`` and a
+            call returning ``eval/...`` metrics); ``None``: none.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class Trainer:
         sinks: Callable[[dict[str, Any]], None] | None = None,
         run_dir: str | Path | None = None,
         agent_names: Mapping[str, Sequence[str]] | None = None,
+        evaluation: Callable[[], dict[str, float]] | None = None,
     ) -> None:
         self.config = cfg if cfg is not None else Config()
         self.t = self.config.train
@@ -100,6 +104,8 @@ class Trainer:
         }
         self.groups = list(groups) if groups is not None else list(self.losses)
         self.metrics_sink = sinks
+        self.evaluation = evaluation
+        self.last_eval: dict[str, float] = {}
         self.run_dir = Path(run_dir) if run_dir is not None else None
         without = [g for g, a in self.actors.items() if not log_std_params(a)]
         if self.t.log_std_end is not None and without:
@@ -145,6 +151,7 @@ class Trainer:
         trainer = cls(
             p.collector, p.losses, cfg, optimizers=p.optimizers, actors={g: p.actors[g] for g in p.losses},
             groups=list(p.actors), sinks=p.sinks, run_dir=run_dir, agent_names=dict(p.env.group_map),
+            evaluation=p.evaluation,
         )
         if resume is not None:
             trainer.load_state_dict(resume)
@@ -289,11 +296,17 @@ class Trainer:
         try:
             for batch in self.collector:
                 t_collected = time.perf_counter()
+                frames_before = self.frames
                 metrics, reached = self.iterate(batch)
                 now = time.perf_counter()
                 frames = batch.numel()
                 metrics.update(collect_time=t_collected - t_prev, train_time=now - t_collected,
-                               fps=frames / (now - t_prev), wall_time=now - start)
+                               fps=frames / (now - t_prev))
+                if self.evaluation is not None and self.evaluation.due(frames_before, self.frames,
+                                                                       self._is_last(reached)):
+                    self.last_eval = self.evaluation()
+                    metrics.update(self.last_eval, eval_time=time.perf_counter() - now)
+                metrics["wall_time"] = time.perf_counter() - start
                 self.wall_time = metrics["wall_time"]
                 self._record(metrics, bar, frames)
                 if self.run_dir is not None and self._checkpoint_due(reached):
@@ -311,6 +324,8 @@ class Trainer:
                 bar.close()
             if hasattr(self.metrics_sink, "close"):
                 self.metrics_sink.close()
+            if hasattr(self.evaluation, "close"):
+                self.evaluation.close()
             self.collector.shutdown()
         return self.history
 
@@ -342,8 +357,11 @@ class Trainer:
         """At the end, after the first iteration (a run killed early can then resume), every
         ``run.checkpoint_every`` iterations."""
         every = self.config.run.checkpoint_every
-        last = reached or self.stopped_by is not None or self.frames >= (self.t.total_frames or 0)
-        return last or self.iteration == 1 or bool(every and self.iteration % every == 0)
+        return self._is_last(reached) or self.iteration == 1 or bool(every and self.iteration % every == 0)
+
+    def _is_last(self, reached: bool) -> bool:
+        """This iteration ends training: the target reached, a stop asked, or the budget spent."""
+        return reached or self.stopped_by is not None or self.frames >= (self.t.total_frames or 0)
 
     def _progress_bar(self):
         if not self.config.run.progress_bar:
@@ -371,6 +389,9 @@ class Trainer:
 
     def _postfix(self, metrics: Mapping[str, Any]) -> dict[str, str]:
         post = {f"{g}_return": self.recent.mean(g) for g in self.groups}
+        for g in self.groups:
+            if f"eval/{g}/episode_return" in self.last_eval:
+                post[f"{g}_eval"] = f"{self.last_eval[f'eval/{g}/episode_return']:.3g}"
         post["fps"] = f"{metrics['fps']:.0f}"
         return post
 
