@@ -450,7 +450,12 @@ class Trainer:
         carrier = state.get("carrier")
         if carrier is not None and snapshot.carrier(self.collector) is not None:
             snapshot.check_carrier(self.collector, carrier)
-            if state.get("simulator") is not None:
+            if not snapshot.carrier_fits(self.collector, carrier):
+                import sys
+
+                print("warning: the checkpoint's episodes in flight lack entries this version's env has "
+                      "(written by an older torchrl_mappo): they restart from a reset", file=sys.stderr)
+            elif state.get("simulator") is not None:
                 snapshot.restore_simulator_tensors(self.collector.env, state["simulator"])
                 snapshot.set_carrier(self.collector, carrier)
             # Without a simulator snapshot the env's episodes restart (fresh reset).

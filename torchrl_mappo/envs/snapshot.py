@@ -65,6 +65,13 @@ def check_carrier(collector, td: TensorDictBase) -> None:
         )
 
 
+def carrier_fits(collector, td: TensorDictBase) -> bool:
+    """The saved episodes in flight carry the entries this collector's do (a checkpoint written
+    before the env gained one, e.g. VMAS's ``step_count``, does not: its episodes restart)."""
+    current = carrier(collector)
+    return current is None or set(current.keys(True, True)) == set(td.keys(True, True))
+
+
 def set_carrier(collector, td: TensorDictBase) -> None:
     """Continue the episodes in flight of ``td`` (from :func:`carrier`) in a sync ``Collector``."""
     check_carrier(collector, td)
