@@ -74,6 +74,9 @@ class Trainer:
         evaluation: ``train.eval_every``'s evaluation
             (:class:`~torchrl_mappo.evaluate.PeriodicEvaluation`: ``due`` and a
             call returning ``eval/...`` metrics); ``None``: none.
+        pools: ``{group: OpponentPool}`` of the groups playing frozen
+            snapshots (:mod:`torchrl_mappo.selfplay`): after each update a
+            pool may snapshot its source and draws the next batch's opponent.
     """
 
     def __init__(
@@ -89,6 +92,7 @@ class Trainer:
         run_dir: str | Path | None = None,
         agent_names: Mapping[str, Sequence[str]] | None = None,
         evaluation: Callable[[], dict[str, float]] | None = None,
+        pools: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = cfg if cfg is not None else Config()
         self.t = self.config.train
@@ -105,6 +109,7 @@ class Trainer:
         self.groups = list(groups) if groups is not None else list(self.losses)
         self.metrics_sink = sinks
         self.evaluation = evaluation
+        self.pools = dict(pools) if pools is not None else {}
         self.last_eval: dict[str, float] = {}
         self.run_dir = Path(run_dir) if run_dir is not None else None
         without = [g for g, a in self.actors.items() if not log_std_params(a)]
@@ -151,7 +156,7 @@ class Trainer:
         trainer = cls(
             p.collector, p.losses, cfg, optimizers=p.optimizers, actors={g: p.actors[g] for g in p.losses},
             groups=list(p.actors), sinks=p.sinks, run_dir=run_dir, agent_names=dict(p.env.group_map),
-            evaluation=p.evaluation,
+            evaluation=p.evaluation, pools=p.pools,
         )
         if resume is not None:
             trainer.load_state_dict(resume)
@@ -341,6 +346,8 @@ class Trainer:
         if not reached:
             metrics.update(self._scheduled)  # what this batch was collected and trained with
             metrics.update(self.update(batch))
+            for group, pool in self.pools.items():  # the next batch's opponents
+                metrics.update({f"{group}/{k}": v for k, v in pool.after_update(self.iteration).items()})
             self._scheduled = self.apply_schedules()  # for the next batch, before its collection
             self.collector.update_policy_weights_()
         return metrics, reached
@@ -415,6 +422,7 @@ class Trainer:
             "optimizers": {g: [o.state_dict() for o in opts] for g, opts in self.optimizers.items()},
             "nonfinite_streak": self.guard.streak,
             "recent_returns": self.recent.state_dict(),
+            "pools": {g: pool.state_dict() for g, pool in self.pools.items()},
             "rng": ckpt.rng_state(),
             # Multi-process and Ray collectors keep the episodes in flight in
             # their workers, out of reach: None, and a resume restarts them.
@@ -446,6 +454,10 @@ class Trainer:
         self.wall_time = state.get("wall_time", 0.0)
         self.guard.streak = state.get("nonfinite_streak", 0)
         self.recent.load_state_dict(state.get("recent_returns", {}))
+        for g, pool in self.pools.items():
+            if g not in state.get("pools", {}):
+                raise ConfigError(f"checkpoint: it has no opponent pool for group {g!r} (per_group.{g}.policy changed)")
+            pool.load_state_dict(state["pools"][g])
         self._scheduled = self.apply_schedules()  # from the frames done (a new total_frames included)
         carrier = state.get("carrier")
         if carrier is not None and snapshot.carrier(self.collector) is not None:
