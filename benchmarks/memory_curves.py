@@ -61,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         for fr, ret in curves:
             ax.plot(fr, ret, color=color, alpha=0.3, linewidth=0.8)
             finals.append(statistics.mean(ret[-args.last:]))
-        n = min(len(fr) for fr, _ in curves)
-        mean = [statistics.mean(ret[k] for _, ret in curves) for k in range(n)]
-        ax.plot(curves[0][0][:n], mean, color=color, linewidth=2.2, label=f"{label} (mean of {len(curves)} seeds)")
+        # The mean over seeds at the frames where every seed has a finite return.
+        by_frames = [dict(zip(fr, ret)) for fr, ret in curves]
+        common = sorted(set.intersection(*(set(d) for d in by_frames)))
+        mean = [statistics.mean(d[x] for d in by_frames) for x in common]
+        ax.plot(common, mean, color=color, linewidth=2.2, label=f"{label} (mean of {len(curves)} seeds)")
         table.append((label, [f.parent.name for f in files], finals, curves[0][0][-1]))
     ax.set_xlabel("frames")
     ax.set_ylabel("mean episode return")

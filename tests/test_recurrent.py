@@ -294,6 +294,13 @@ def test_eval_plays_a_recurrent_checkpoint(tmp_path):
     assert result["episodes"] == 3 and result["groups"][G]["return_mean"] == result["groups"][G]["return_mean"]
 
 
+def test_periodic_evaluation_plays_the_recurrent_actor():
+    history = Trainer.from_config(gru_cfg(train={"eval_every": 160, "eval_episodes": 2})).train()
+    value = history[-1][f"eval/{G}/episode_return"]
+    assert value == value  # finite: whole episodes played with the actor's memory
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("family,scenario,extra", [
     ("pettingzoo", "simple_spread_v3", {"continuous_actions": False}),
     ("magent", "battle_v4", {"continuous_actions": False, "scenario_kwargs": {"map_size": 12}}),
