@@ -300,6 +300,8 @@ def tiny(path):
         small += ["env.num_envs=2", "train.frames_per_batch=50", "train.total_frames=50", "train.minibatch_size=25"]
     if cfg.env.family == "magent":
         small += ["env.scenario_kwargs.map_size=12"]
+    if cfg.model.is_recurrent:  # chunks that fit the tiny batch (10 or 25 steps per env)
+        small += ["train.chunk_length=5"]
     return load_config(path, small)
 
 
