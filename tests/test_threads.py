@@ -67,3 +67,22 @@ def test_bad_thread_counts_name_the_field(value, message):
 
 def test_child_processes_get_the_thread_count_in_every_math_library():
     assert thread_env(3) == {"OMP_NUM_THREADS": "3", "MKL_NUM_THREADS": "3", "OPENBLAS_NUM_THREADS": "3"}
+
+
+def test_the_last_update_of_a_pettingzoo_run_keeps_its_threads():
+    """TorchRL raises torch's thread count when the collector closes its SerialEnv after the last
+    batch; the trainer puts the configured count back before updating (was: [1, 2])."""
+    import torch
+
+    from conftest import REPO
+    from torchrl_mappo import Trainer
+    from torchrl_mappo.config import load_config
+
+    cfg = load_config(REPO / "configs/mpe_simple_spread.yaml", [
+        "env.num_envs=2", "train.frames_per_batch=50", "train.total_frames=100", "train.minibatch_size=50",
+        "train.num_epochs=1", "model.hidden_sizes=[8]", "run.progress_bar=false", "train.num_threads=1"])
+    trainer = Trainer.from_config(cfg)
+    seen, update = [], trainer.update
+    trainer.update = lambda batch: (seen.append(torch.get_num_threads()), update(batch))[1]
+    trainer.train()
+    assert seen == [1, 1]

@@ -131,6 +131,9 @@ class Trainer:
         self.frames = 0
         self.wall_time = 0.0
         self.guard = NonFiniteGuard(self.t.max_nonfinite_updates)
+        from torchrl_mappo.threads import resolve_threads
+
+        self._threads = resolve_threads(self.config)  # None: torch's default, left alone
         self.stopped_by: str | None = None
         if agent_names is None:
             # Multi-process and Ray collectors keep their envs in the workers.
@@ -354,6 +357,10 @@ class Trainer:
         return is reached, the update. Returns the metrics row and whether the target was reached."""
         self.frames += batch.numel()
         self.iteration += 1
+        if self._threads is not None and torch.get_num_threads() != self._threads:
+            # TorchRL raises torch's thread count when a collector closes a SerialEnv (its last
+            # batch of a PettingZoo/MAgent2 run): the last update would run oversubscribed.
+            torch.set_num_threads(self._threads)
         self.compute_advantages(batch)
         metrics: dict[str, Any] = {"iteration": self.iteration, "frames": self.frames}
         metrics.update(self.batch_metrics(batch))
