@@ -130,6 +130,13 @@ class ModelConfig(_Section):
     """Orthogonal weights (gain sqrt(2); 0.01 for the policy head, 1 for the value head), zero biases."""
     init_log_std: float = 0.0
     """Initial log standard deviation of the continuous policy (std 1)."""
+    critic: Literal["mlp", "attention"] = "mlp"
+    """``mlp``: the critic input of ``critic_input`` into an MLP (its size fixed by the agent count);
+    ``attention``: each agent's embedding attends over every agent of the group (plus the other
+    groups' agents for ``all_obs``, the global state where there is one); one value per agent,
+    permutation-equivariant and independent of the agent count (:mod:`torchrl_mappo.modules.attention`)."""
+    attention_heads: int = 4
+    """``critic: attention``: attention heads; they split the embedding (``hidden_sizes[-1]`` wide)."""
 
     def check(self, where: str) -> None:
         """Range checks; ``where`` is ``"<origin>: model"`` (or ``...: per_group.<g>.model``)."""
@@ -141,10 +148,28 @@ class ModelConfig(_Section):
                    "set model.centralized: true, or drop model.critic_input")
         self._need(not (self.critic_agent_id and self.critic_input == "agent_specific"), where, "critic_agent_id",
                    "critic_input 'agent_specific' already appends the agent id; drop model.critic_agent_id")
+        self._check_attention(where)
         for net in ("critic", "actor"):
             self._need(not (getattr(self, f"{net}_agent_id") and not self.share_params), where, f"{net}_agent_id",
                        f"with model.share_params: false every agent has its own {net}, for which its id is a "
                        "constant input (a bias); drop it, or set model.share_params: true")
+
+    def _check_attention(self, where: str) -> None:
+        if self.critic != "attention":
+            return
+        self._need(self.attention_heads >= 1 and self.hidden_sizes[-1] % self.attention_heads == 0, where,
+                   "attention_heads", f"must be >= 1 and divide the embedding width hidden_sizes[-1]="
+                   f"{self.hidden_sizes[-1]}, e.g. 4")
+        self._need(self.centralized and self.critic_input not in ("local", "agent_specific"), where, "critic",
+                   "the attention critic attends over the group's agents (critic_input auto, state, concat_obs "
+                   "or all_obs, centralized: true); use model.critic: mlp for a local or agent_specific critic")
+        for name, why in (("critic_joint_actions", "it does not take actions"),
+                          ("critic_agent_id", "agent ids would tie it to the agent count"),):
+            self._need(not getattr(self, name), where, name,
+                       f"model.critic: attention does not use it ({why}); drop it, or use model.critic: mlp")
+        self._need(self.share_params, where, "share_params",
+                   "model.critic: attention is one network for any number of agents; set model.share_params: "
+                   "true, or use model.critic: mlp")
 
 
 @dataclass

@@ -14,6 +14,7 @@ from torchrl.objectives.multiagent import MAPPOLoss
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import LossConfig
+from torchrl_mappo.modules.attention import AttentionCritic
 
 # We standardise advantages over the agent dim on purpose (MAPPO spec: over
 # the batch, not per agent); TorchRL warns about it on every call.
@@ -116,7 +117,11 @@ def make_loss(
         advantage=keys.advantage(group),
         value_target=keys.value_target(group),
     )
-    loss.make_value_estimator(ValueEstimators.MAGAE, gamma=cfg_loss.gamma, lmbda=cfg_loss.lmbda)
+    # GAE values s_t and s_{t+1} in one vmapped call; torch has no vmap rule for attention
+    # (a warned slow fallback), so the attention critic is called on each in turn.
+    attention = isinstance(getattr(critic, "module", None), AttentionCritic)
+    loss.make_value_estimator(ValueEstimators.MAGAE, gamma=cfg_loss.gamma, lmbda=cfg_loss.lmbda,
+                              deactivate_vmap=attention)
     # Agents die (MAgent2): only steps where the agent is alive carry loss.
     loss.loss_mask_key = keys.mask(group) if masked else None
     return loss
