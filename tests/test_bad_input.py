@@ -121,6 +121,21 @@ CASES = [
      "model.critic_joint_actions=True: model.critic: attention does not use it"),
     ("attention with per-agent params", train("model.critic=attention", "model.share_params=false"),
      "model.share_params=False: model.critic: attention is one network for any number of agents"),
+    # --- curriculum (issue 15)
+    ("curriculum stage changes the model", train("train.curriculum=[{overrides: {model.critic: attention}, until: "
+                                                 "{frames: 3000}}, {overrides: {env.max_steps: 50}}]"),
+     "train.curriculum[0].overrides.model.critic: a stage changes env settings only"),
+    ("curriculum of one stage", train("train.curriculum=[{overrides: {env.max_steps: 50}}]"),
+     "one stage is no curriculum"),
+    ("curriculum stage without until", train("train.curriculum=[{overrides: {env.max_steps: 50}}, "
+                                             "{overrides: {env.max_steps: 60}}]"), "train.curriculum[0].until: give"),
+    ("curriculum with a concat critic", train(*TINY, "train.curriculum=[{overrides: {env.scenario_kwargs.n_agents: 2}, "
+                                              "until: {frames: 400}}, {overrides: {env.scenario_kwargs.n_agents: 4}}]",
+                                              "train.total_frames=800"),
+     "train.curriculum[1]: the first stage's critic of group 'agents' cannot run in this env"),
+    ("curriculum stage kwarg typo", train(*TINY, "train.curriculum=[{overrides: {env.scenario_kwargs.n_agnts: 2}, "
+                                          "until: {frames: 400}}, {overrides: {env.max_steps: 50}}]",
+                                          "train.total_frames=800"), "n_agnts"),
     ("existing run name", train("run.name=keep"), "already exists"),
     ("bad yaml", lambda r: ["train", str(r / "bad.yaml")], "not valid YAML at line"),
     ("yaml not a mapping", lambda r: ["train", str(r / "list.yaml")], "top level must be a mapping"),

@@ -9,6 +9,7 @@ into your own loop if you prefer.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,7 +22,7 @@ from torchrl.objectives import LossModule
 
 from torchrl_mappo.config import Config, ConfigError, TrainConfig
 
-__all__ = ["Pipeline", "adam", "build", "make_optimizers"]
+__all__ = ["Pipeline", "adam", "build", "check_stages_fit", "make_optimizers", "make_stage_collector"]
 
 
 @dataclass
@@ -88,6 +89,7 @@ def build(
             already spent, an env that fails on its first reset.
     """
     from torchrl_mappo.collectors import make_collector
+    from torchrl_mappo.curriculum import stage_config
     from torchrl_mappo.envs import make_env
     from torchrl_mappo.envs.factory import env_error
     from torchrl_mappo.loss import make_loss
@@ -98,7 +100,9 @@ def build(
     t = cfg.train
     apply_threads(cfg)
     torch.manual_seed(t.seed)
-    env = make_env(cfg.env, seed=t.seed, device=t.device)
+    stage = (resume.get("curriculum") or {}).get("stage", 0) if resume is not None else 0
+    staged = stage_config(cfg, stage)  # cfg itself without a curriculum
+    env = make_env(staged.env, seed=t.seed + stage, device=t.device)
     groups = list(env.group_map)
     cfg.check_groups(groups)
     learners = [g for g in groups if cfg.group(g).policy == "learn"]
@@ -116,6 +120,8 @@ def build(
         for g in learners
     }
     optimizers = {g: make_optimizers(losses[g], cfg.group_lr(g), t) for g in learners}
+    if t.curriculum:
+        check_stages_fit(cfg, actors, losses)
     done_frames = resume["frames"] if resume is not None else 0
     if done_frames >= t.total_frames:
         raise ConfigError(
@@ -124,7 +130,7 @@ def build(
         )
     try:  # the collector resets the env: the first time the simulator runs
         collector = make_collector(
-            cfg, env, TensorDictSequential(*actors.values()), total_frames=t.total_frames - done_frames
+            staged, env, TensorDictSequential(*actors.values()), total_frames=t.total_frames - done_frames
         )
     except ConfigError:
         raise
@@ -134,3 +140,46 @@ def build(
         env.close()  # only its specs were needed: the workers step their own envs
     sinks = _make_sinks(cfg, run_dir, resume) if run_dir is not None else None
     return Pipeline(env, actors, losses, optimizers, collector, sinks)
+
+
+def check_stages_fit(cfg: Config, actors: Mapping[str, TensorDictModuleBase], losses: Mapping[str, LossModule]) -> None:
+    """Every ``train.curriculum`` stage's env must fit the learning groups' actors and critics
+    (built once, they carry on through the stages); a one-line error names the stage and why not."""
+    from torchrl_mappo.curriculum import stage_config
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.modules import make_actor, make_critic
+    from torchrl_mappo.transfer import check_fits
+
+    for k in range(1, len(cfg.train.curriculum)):
+        staged = stage_config(cfg, k)
+        try:
+            env = make_env(dataclasses.replace(staged.env, num_envs=1), seed=cfg.train.seed)
+        except ConfigError as err:
+            raise ConfigError(f"{staged.source or 'config'}: train.curriculum[{k}]: {err}") from None
+        try:
+            for g, loss in losses.items():
+                model, where = cfg.group_model(g), f"{staged.source or 'config'}: train.curriculum[{k}]"
+                for kind, module, fresh in (("actor", actors[g], make_actor(env, g, model)),
+                                            ("critic", loss.critic_network, make_critic(env, g, model))):
+                    check_fits(kind, g, model, module.state_dict(), fresh, where, source="first stage's")
+        finally:
+            env.close()
+
+
+def make_stage_collector(
+    cfg: Config, stage: int, frames_done: int, *, actors: Mapping[str, TensorDictModuleBase], learners: list[str]
+) -> tuple[BaseCollector, EnvBase]:
+    """The collector of curriculum stage ``stage``, for the frames left: a new env (seed ``train.seed +
+    stage``), the learning groups' actors as they are, new random policies for the others."""
+    from torchrl_mappo.collectors import make_collector
+    from torchrl_mappo.curriculum import stage_config
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.modules import make_random_actor
+
+    staged = stage_config(cfg, stage)
+    env = make_env(staged.env, seed=cfg.train.seed + stage, device=cfg.train.device)
+    policy = TensorDictSequential(*(actors[g] if g in learners else make_random_actor(env, g) for g in env.group_map))
+    collector = make_collector(staged, env, policy, total_frames=cfg.train.total_frames - frames_done)
+    if cfg.collector.kind != "sync":
+        env.close()
+    return collector, env

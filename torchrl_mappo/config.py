@@ -259,6 +259,10 @@ class TrainConfig(_Section):
     max_nonfinite_updates: int = 10
     """An update whose loss, gradients or resulting weights are not finite is skipped (rolled back)
     with a warning; this many in a row stop training (with a checkpoint of the last good weights)."""
+    curriculum: list[dict[str, Any]] = field(default_factory=list)
+    """Training in stages (``[]``: none), each ``{overrides: {env.<field>: value}, until: {frames: N}
+    and/or {return: R}}``; the last has no ``until``. The env and collector are rebuilt at a stage
+    change, the model carries on (:mod:`torchrl_mappo.curriculum`)."""
 
     def check(self, where: str, env: EnvConfig) -> None:
         """Range checks; ``where`` is ``"<origin>: train"``. The batch must split over ``env.num_envs``."""
@@ -287,6 +291,9 @@ class TrainConfig(_Section):
              f"must be 'auto', a number between 1 and the number of CPU cores ({cores}), or null")
         self._check_device(where)
         need(self.max_nonfinite_updates >= 1, where, "max_nonfinite_updates", "must be >= 1")
+        from torchrl_mappo.curriculum import check_stages
+
+        check_stages(self.curriculum, where, self.total_frames)
 
     def _check_device(self, where: str) -> None:
         where = f"{where}.device={self.device!r}"

@@ -19,7 +19,8 @@ from torchrl.envs import EnvBase, ExplorationType, set_exploration_type
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import Config, ConfigError, config_from_dict
-from torchrl_mappo.config_io import apply_overrides
+from torchrl_mappo.config_io import apply_overrides, config_to_dict
+from torchrl_mappo.curriculum import stage_config
 from torchrl_mappo.metrics import episode_returns, survivors
 
 
@@ -198,6 +199,11 @@ def evaluate_checkpoint(
             )
     cfg = config_from_dict(apply_overrides(state["config"], overrides), origin=f"{file} + {' '.join(overrides)}"
                            if overrides else str(file))
+    # A curriculum run plays the env of the stage its checkpoint was in (the overrides on top).
+    stage = (state.get("curriculum") or {}).get("stage")
+    if stage is not None:
+        cfg = stage_config(cfg, stage)
+        cfg = config_from_dict(apply_overrides(config_to_dict(cfg), overrides), origin=str(file))
     if video is not None:
         video = check_video_path(video, cfg.env.family)
     # One episode per env where possible: a run's 120 training envs would

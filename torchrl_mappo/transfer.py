@@ -43,9 +43,10 @@ def why(kind: str, cfg: ModelConfig) -> str:
 
 
 def check_fits(kind: str, group: str, cfg: ModelConfig, trained: Mapping[str, torch.Tensor],
-               module: nn.Module, where: str) -> None:
-    """Raise a one-line :class:`ConfigError` (prefixed with ``where``) unless ``trained`` fits ``module``."""
+               module: nn.Module, where: str, source: str = "trained") -> None:
+    """Raise a one-line :class:`ConfigError` (prefixed with ``where``) unless ``trained`` (the ``source``
+    module's weights) fits ``module``, the one ``cfg`` builds for the new env."""
     problem = first_mismatch(trained, module)
     if problem is not None:
-        raise ConfigError(f"{where}: the trained {kind} of group {group!r} cannot run in this env: "
+        raise ConfigError(f"{where}: the {source} {kind} of group {group!r} cannot run in this env: "
                           f"{why(kind, cfg)} ({problem})")
