@@ -44,6 +44,18 @@ def test_return_condition_advances_on_the_first_batch_that_reaches_it():
     assert [row["curriculum_stage"] for row in history] == [0, 1, 1]
 
 
+def test_eval_return_condition_reads_the_stage_evaluation():
+    """``until: {eval_return: R}`` advances on the first evaluation (``train.eval_every``) that reaches R,
+    and the next stage is evaluated on its own env (its agent count)."""
+    cfg = load_config(NAV, [*TINY, "train.total_frames=2000", "train.eval_every=800", "train.eval_episodes=2",
+                            stages(agents(2, "{eval_return: -1000000000.0}"), agents(3))])
+    trainer = Trainer.from_config(cfg)
+    history = trainer.train()
+    assert [row["curriculum_stage"] for row in history] == [0, 0, 1, 1, 1]
+    assert "eval/agents/episode_return" in history[1] and "eval/agents/episode_return" in history[3]
+    assert trainer.evaluation.env.observation_spec["agents", "observation"].shape[-2] == 3
+
+
 def test_resume_in_stage_two_continues_in_stage_two(tmp_path):
     run = ["train", NAV, f"run.dir={tmp_path}", "run.name=cur", *TINY, "train.total_frames=800",
            stages(agents(2, "{frames: 400}"), agents(4))]
@@ -79,6 +91,8 @@ def test_a_critic_sized_by_the_agent_count_is_refused_before_training():
      "the last stage runs until train.total_frames"),
     ([{"overrides": {"env.max_steps": 5}, "until": {"frames": 100}}, {"overrides": {"env.max_steps": 6}}],
      "leaves it none"),
+    ([{"overrides": {"env.max_steps": 5}, "until": {"eval_return": 1.0}}, {"overrides": {"env.max_steps": 6}}],
+     "until.eval_return: needs train.eval_every"),
 ])
 def test_bad_stages_are_one_line_errors(bad, words):
     with pytest.raises(ConfigError) as err:

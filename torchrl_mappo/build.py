@@ -2,7 +2,7 @@
 
 The wiring in one place, in the order data flows: seed -> env -> one actor
 per group (random for ``policy: random`` groups) -> a critic and a loss per
-learning group -> optimizers -> collector -> metrics sinks. The CLI,
+learning group -> optimizers -> collector -> metrics sinks -> the periodic evaluation. The CLI,
 :meth:`Trainer.from_config <torchrl_mappo.Trainer.from_config>`, the
 ablation runner and the benchmarks all build through here; take the pieces
 into your own loop if you prefer.
@@ -42,6 +42,8 @@ class Pipeline:
     optimizers: dict[str, list[torch.optim.Optimizer]]
     collector: BaseCollector
     sinks: Any = None
+    evaluation: Any = None
+    """``train.eval_every``'s :class:`~torchrl_mappo.evaluate.PeriodicEvaluation` (``None``: off)."""
 
 
 def adam(params, lr: float) -> torch.optim.Optimizer:
@@ -139,7 +141,9 @@ def build(
     if cfg.collector.kind != "sync":
         env.close()  # only its specs were needed: the workers step their own envs
     sinks = _make_sinks(cfg, run_dir, resume) if run_dir is not None else None
-    return Pipeline(env, actors, losses, optimizers, collector, sinks)
+    from torchrl_mappo.evaluate import make_evaluation
+
+    return Pipeline(env, actors, losses, optimizers, collector, sinks, make_evaluation(staged, actors))
 
 
 def check_stages_fit(cfg: Config, actors: Mapping[str, TensorDictModuleBase], losses: Mapping[str, LossModule]) -> None:
@@ -168,9 +172,12 @@ def check_stages_fit(cfg: Config, actors: Mapping[str, TensorDictModuleBase], lo
 
 def make_stage_collector(
     cfg: Config, stage: int, frames_done: int, *, actors: Mapping[str, TensorDictModuleBase], learners: list[str]
-) -> tuple[BaseCollector, EnvBase]:
+) -> tuple[BaseCollector, EnvBase, Any]:
     """The collector of curriculum stage ``stage``, for the frames left: a new env (seed ``train.seed +
-    stage``), the learning groups' actors as they are, new random policies for the others."""
+    stage``), the learning groups' actors as they are, new random policies for the others; with the
+    env it steps and the stage's ``train.eval_every`` evaluation (``None``: off)."""
+    from torchrl_mappo.evaluate import make_evaluation
+
     from torchrl_mappo.collectors import make_collector
     from torchrl_mappo.curriculum import stage_config
     from torchrl_mappo.envs import make_env
@@ -178,8 +185,9 @@ def make_stage_collector(
 
     staged = stage_config(cfg, stage)
     env = make_env(staged.env, seed=cfg.train.seed + stage, device=cfg.train.device)
-    policy = TensorDictSequential(*(actors[g] if g in learners else make_random_actor(env, g) for g in env.group_map))
-    collector = make_collector(staged, env, policy, total_frames=cfg.train.total_frames - frames_done)
+    actors = {g: actors[g] if g in learners else make_random_actor(env, g) for g in env.group_map}
+    collector = make_collector(staged, env, TensorDictSequential(*actors.values()),
+                               total_frames=cfg.train.total_frames - frames_done)
     if cfg.collector.kind != "sync":
         env.close()
-    return collector, env
+    return collector, env, make_evaluation(staged, actors)

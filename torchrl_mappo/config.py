@@ -256,6 +256,14 @@ class TrainConfig(_Section):
     scheduled, not learned); ``null``: learned."""
     autocast: bool = False
     """Run the loss under ``torch.autocast`` (bfloat16 on CPU, float16 on CUDA)."""
+    eval_every: int | None = None
+    """Evaluate the current policy every this many frames (after the iteration that reaches each
+    multiple, and after the last one): deterministic actions, ``eval_episodes`` whole episodes on an
+    env of its own seeded apart from training's, the same episodes every time. Writes
+    ``eval/<group>/episode_return`` (and ``_std``) to metrics.csv, the logger and the progress bar;
+    training is unchanged (its RNG is restored). ``null``: never."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (``train.eval_every``); run on ``min(env.num_envs, eval_episodes)`` envs."""
     max_nonfinite_updates: int = 10
     """An update whose loss, gradients or resulting weights are not finite is skipped (rolled back)
     with a warning; this many in a row stop training (with a checkpoint of the last good weights)."""
@@ -291,9 +299,12 @@ class TrainConfig(_Section):
              f"must be 'auto', a number between 1 and the number of CPU cores ({cores}), or null")
         self._check_device(where)
         need(self.max_nonfinite_updates >= 1, where, "max_nonfinite_updates", "must be >= 1")
+        need(self.eval_every is None or self.eval_every > 0, where, "eval_every",
+             "must be a positive number of frames, e.g. train.eval_every=30000, or null for no evaluation")
+        need(self.eval_episodes >= 1, where, "eval_episodes", "must be >= 1")
         from torchrl_mappo.curriculum import check_stages
 
-        check_stages(self.curriculum, where, self.total_frames)
+        check_stages(self.curriculum, where, self.total_frames, self.eval_every)
 
     def _check_device(self, where: str) -> None:
         where = f"{where}.device={self.device!r}"

@@ -1,12 +1,14 @@
 """``train.curriculum``: training in stages, each an env of its own (e.g. 2 -> 4 -> 8 agents).
 
-A stage is ``{overrides: {env.<field>: value, ...}, until: {frames: N, return: R}}``:
+A stage is ``{overrides: {env.<field>: value, ...}, until: {frames: N, return: R, eval_return: R}}``:
 its ``env.*`` overrides apply on top of the run's config while it lasts; it
 ends at the end of the first iteration where a condition of ``until`` holds
 (``frames``: N frames trained in this stage; ``return``: every learning
 group's mean episode return over that iteration's batch >= R, an iteration
-that finished no episode does not count). The last stage has no ``until``:
-it runs to ``train.total_frames``.
+that finished no episode does not count; ``eval_return``: every learning
+group's return in that iteration's ``train.eval_every`` evaluation, on the
+stage's env, >= R). The last stage has no ``until``: it runs to
+``train.total_frames``.
 
 At a stage change the env and the collector are rebuilt
 (:func:`torchrl_mappo.build.make_stage_collector`); actors, critics, losses
@@ -31,7 +33,7 @@ from torchrl_mappo.errors import ConfigError
 if TYPE_CHECKING:
     from torchrl_mappo.config import Config
 
-UNTIL_KEYS = ("frames", "return")
+UNTIL_KEYS = ("frames", "return", "eval_return")
 
 
 @dataclass(frozen=True)
@@ -42,13 +44,15 @@ class Stage:
     """Advance after this many frames in the stage (``None``: no frame condition)."""
     target_return: float | None = None
     """Advance once every learning group's batch mean episode return reaches it."""
+    eval_return: float | None = None
+    """Advance once every learning group's evaluation return (``train.eval_every``) reaches it."""
 
     @property
     def last(self) -> bool:
-        return self.frames is None and self.target_return is None
+        return self.frames is None and self.target_return is None and self.eval_return is None
 
 
-def check_stages(stages: Sequence[Any], where: str, total_frames: int) -> list[Stage]:
+def check_stages(stages: Sequence[Any], where: str, total_frames: int, eval_every: int | None = None) -> list[Stage]:
     """Parse ``train.curriculum`` (``where``: ``"<origin>: train"``); one-line errors naming the stage."""
     out = []
     for i, raw in enumerate(stages):
@@ -73,19 +77,25 @@ def check_stages(stages: Sequence[Any], where: str, total_frames: int) -> list[S
             out.append(Stage(dict(overrides)))
             continue
         if not isinstance(until, dict) or not until or set(until) - set(UNTIL_KEYS):
-            raise ConfigError(f"{at}.until: give {{frames: N}}, {{return: R}} or both (whichever holds first), "
-                              f"got {until!r}")
-        frames, target = until.get("frames"), until.get("return")
+            raise ConfigError(f"{at}.until: give {{frames: N}}, {{return: R}} and/or {{eval_return: R}} (whichever "
+                              f"holds first), got {until!r}")
+        frames, target, evaluated = until.get("frames"), until.get("return"), until.get("eval_return")
         if frames is not None and (isinstance(frames, bool) or not isinstance(frames, int) or frames <= 0):
             raise ConfigError(f"{at}.until.frames={frames!r}: must be a positive integer")
-        if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
-                                   or not math.isfinite(target)):
-            raise ConfigError(f"{at}.until.return={target!r}: must be a finite number")
-        out.append(Stage(dict(overrides), frames, None if target is None else float(target)))
+        for name, value in (("return", target), ("eval_return", evaluated)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise ConfigError(f"{at}.until.{name}={value!r}: must be a finite number")
+        if evaluated is not None and not eval_every:
+            raise ConfigError(f"{at}.until.eval_return: needs train.eval_every (the evaluation it reads); "
+                              "set it, or use until.return (the training batches' return)")
+        out.append(Stage(dict(overrides), frames, None if target is None else float(target),
+                         None if evaluated is None else float(evaluated)))
     if len(out) == 1:
         raise ConfigError(f"{where}.curriculum: one stage is no curriculum; give two or more, or put its "
                           "overrides in the env section")
-    fixed = sum(s.frames for s in out[:-1] if s.frames is not None and s.target_return is None)
+    fixed = sum(s.frames for s in out[:-1] if s.frames is not None and s.target_return is None
+                and s.eval_return is None)
     if out and fixed >= total_frames:
         raise ConfigError(f"{where}.curriculum: its stages take {fixed} frames before the last one, "
                           f"train.total_frames={total_frames} leaves it none; raise train.total_frames")
@@ -132,9 +142,11 @@ class Curriculum:
             return False
         if s.frames is not None and frames - self.stage_start >= s.frames:
             return True
-        if s.target_return is not None:
-            values = [metrics.get(f"{g}/episode_return", math.nan) for g in groups]
-            return all(not math.isnan(v) and v >= s.target_return for v in values)
+        for prefix, target in (("", s.target_return), ("eval/", s.eval_return)):
+            if target is not None:
+                values = [metrics.get(f"{prefix}{g}/episode_return", math.nan) for g in groups]
+                if all(not math.isnan(v) and v >= target for v in values):
+                    return True
         return False
 
     def next_collector(self, frames: int) -> Any:

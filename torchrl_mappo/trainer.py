@@ -73,6 +73,9 @@ class Trainer:
         run_dir: where checkpoints go (``None``: no checkpoints).
         agent_names: ``{group: [agent names]}`` for per-agent metrics
             (default: the collector's env's ``group_map``, else indices).
+        evaluation: ``train.eval_every``'s evaluation
+            (:class:`~torchrl_mappo.evaluate.PeriodicEvaluation`: ``due`` and a
+            call returning ``eval/...`` metrics); ``None``: none.
         curriculum: a :class:`~torchrl_mappo.curriculum.Curriculum`: asked
             after each iteration whether its stage is over, it then hands
             the next stage's collector.
@@ -90,6 +93,7 @@ class Trainer:
         sinks: Callable[[dict[str, Any]], None] | None = None,
         run_dir: str | Path | None = None,
         agent_names: Mapping[str, Sequence[str]] | None = None,
+        evaluation: Callable[[], dict[str, float]] | None = None,
         curriculum: Curriculum | None = None,
     ) -> None:
         self.config = cfg if cfg is not None else Config()
@@ -106,6 +110,8 @@ class Trainer:
         }
         self.groups = list(groups) if groups is not None else list(self.losses)
         self.metrics_sink = sinks
+        self.evaluation = evaluation
+        self.last_eval: dict[str, float] = {}
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.curriculum = curriculum
         without = [g for g, a in self.actors.items() if not log_std_params(a)]
@@ -151,12 +157,13 @@ class Trainer:
         p = build(cfg, run_dir=run_dir, resume=resume)
         curriculum = None
         if cfg.train.curriculum:
-            stages = check_stages(cfg.train.curriculum, "train", cfg.train.total_frames)
+            stages = check_stages(cfg.train.curriculum, "train", cfg.train.total_frames, cfg.train.eval_every)
             curriculum = Curriculum(stages, functools.partial(make_stage_collector, cfg, actors=p.actors,
                                                               learners=list(p.losses)))
         trainer = cls(
             p.collector, p.losses, cfg, optimizers=p.optimizers, actors={g: p.actors[g] for g in p.losses},
             groups=list(p.actors), sinks=p.sinks, run_dir=run_dir, agent_names=dict(p.env.group_map),
+            evaluation=p.evaluation,
             curriculum=curriculum,
         )
         if resume is not None:
@@ -304,19 +311,10 @@ class Trainer:
             while next_stage:  # once per curriculum stage (once without a curriculum)
                 next_stage = False
                 for batch in self.collector:
-                    t_collected = time.perf_counter()
-                    metrics, reached = self.iterate(batch)
-                    now = time.perf_counter()
-                    frames = batch.numel()
-                    metrics.update(collect_time=t_collected - t_prev, train_time=now - t_collected,
-                                   fps=frames / (now - t_prev), wall_time=now - start)
-                    self.wall_time = metrics["wall_time"]
-                    self._record(metrics, bar, frames)
-                    if self.run_dir is not None and self._checkpoint_due(reached):
-                        self.checkpoint()
+                    reached = self._iteration(batch, bar, start, t_prev)
                     if reached or self.stopped_by is not None:
                         break
-                    next_stage = self._next_stage(metrics)
+                    next_stage = self._next_stage(self.history[-1])
                     t_prev = time.perf_counter()
                     if next_stage:
                         break
@@ -330,6 +328,8 @@ class Trainer:
                 bar.close()
             if hasattr(self.metrics_sink, "close"):
                 self.metrics_sink.close()
+            if hasattr(self.evaluation, "close"):
+                self.evaluation.close()
             self.collector.shutdown()
         return self.history
 
@@ -351,6 +351,27 @@ class Trainer:
             self.collector.update_policy_weights_()
         return metrics, reached
 
+    def _iteration(self, batch: TensorDictBase, bar, start: float, t_prev: float) -> bool:
+        """:meth:`iterate` on a collected batch, timings, the due evaluation, the metrics row and the
+        due checkpoint; whether the target return was reached."""
+        t_collected = time.perf_counter()
+        frames_before = self.frames
+        metrics, reached = self.iterate(batch)
+        now = time.perf_counter()
+        frames = batch.numel()
+        metrics.update(collect_time=t_collected - t_prev, train_time=now - t_collected,
+                       fps=frames / (now - t_prev))
+        if self.evaluation is not None and self.evaluation.due(frames_before, self.frames,
+                                                               self._is_last(reached)):
+            self.last_eval = self.evaluation()
+            metrics.update(self.last_eval, eval_time=time.perf_counter() - now)
+        metrics["wall_time"] = time.perf_counter() - start
+        self.wall_time = metrics["wall_time"]
+        self._record(metrics, bar, frames)
+        if self.run_dir is not None and self._checkpoint_due(reached):
+            self.checkpoint()
+        return reached
+
     def _next_stage(self, metrics: Mapping[str, Any]) -> bool:
         """Ask the curriculum whether its stage is over; if so, swap in the next stage's collector."""
         if self.curriculum is None or self.frames >= self.t.total_frames:
@@ -358,7 +379,11 @@ class Trainer:
         if not self.curriculum.advance(self.frames, metrics, list(self.losses)):
             return False
         self.collector.shutdown()
-        self.collector, env = self.curriculum.next_collector(self.frames)
+        if self.evaluation is not None and hasattr(self.evaluation, "close"):
+            self.evaluation.close()
+        self.collector, env, evaluation = self.curriculum.next_collector(self.frames)
+        if self.evaluation is not None:  # on the new stage's env
+            self.evaluation = evaluation
         self.agent_names = {g: list(names) for g, names in env.group_map.items()}
         return True
 
@@ -374,8 +399,11 @@ class Trainer:
         """At the end, after the first iteration (a run killed early can then resume), every
         ``run.checkpoint_every`` iterations."""
         every = self.config.run.checkpoint_every
-        last = reached or self.stopped_by is not None or self.frames >= (self.t.total_frames or 0)
-        return last or self.iteration == 1 or bool(every and self.iteration % every == 0)
+        return self._is_last(reached) or self.iteration == 1 or bool(every and self.iteration % every == 0)
+
+    def _is_last(self, reached: bool) -> bool:
+        """This iteration ends training: the target reached, a stop asked, or the budget spent."""
+        return reached or self.stopped_by is not None or self.frames >= (self.t.total_frames or 0)
 
     def _progress_bar(self):
         if not self.config.run.progress_bar:
@@ -403,6 +431,9 @@ class Trainer:
 
     def _postfix(self, metrics: Mapping[str, Any]) -> dict[str, str]:
         post = {f"{g}_return": self.recent.mean(g) for g in self.groups}
+        for g in self.groups:
+            if f"eval/{g}/episode_return" in self.last_eval:
+                post[f"{g}_eval"] = f"{self.last_eval[f'eval/{g}/episode_return']:.3g}"
         post["fps"] = f"{metrics['fps']:.0f}"
         return post
 
@@ -464,7 +495,12 @@ class Trainer:
         carrier = state.get("carrier")
         if carrier is not None and snapshot.carrier(self.collector) is not None:
             snapshot.check_carrier(self.collector, carrier)
-            if state.get("simulator") is not None:
+            if not snapshot.carrier_fits(self.collector, carrier):
+                import sys
+
+                print("warning: the checkpoint's episodes in flight lack entries this version's env has "
+                      "(written by an older torchrl_mappo): they restart from a reset", file=sys.stderr)
+            elif state.get("simulator") is not None:
                 snapshot.restore_simulator_tensors(self.collector.env, state["simulator"])
                 snapshot.set_carrier(self.collector, carrier)
             # Without a simulator snapshot the env's episodes restart (fresh reset).

@@ -5,7 +5,9 @@ multi-agent layout (``env.group_map``; per-agent data under
 ``(group, ...)``, the global state, when there is one, at the root
 ``"state"``), built by TorchRL's own wrappers:
 
-- ``vmas``: ``VmasWrapper`` over ``vmas.make_env`` (vectorized, no global state);
+- ``vmas``: ``VmasWrapper`` over ``vmas.make_env`` (vectorized, no global state),
+  its time limit TorchRL's ``StepCounter``: a timed-out episode is ``truncated``
+  (GAE bootstraps its last value), only the scenario's own end is ``terminated``;
 - ``pettingzoo``: ``PettingZooWrapper`` over ``mpe2.<scenario>.parallel_env()``
   (``return_state=True``); ``num_envs`` copies step in a ``SerialEnv``;
 - ``magent``: ``PettingZooWrapper`` over ``magent2`` ``battle_v4`` with
@@ -22,7 +24,7 @@ import re
 import warnings
 from typing import Any, Callable
 
-from torchrl.envs import EnvBase, RewardSum, SerialEnv, TransformedEnv
+from torchrl.envs import EnvBase, RewardSum, SerialEnv, StepCounter, TransformedEnv
 from torchrl.envs.utils import MarlGroupMapType
 
 from torchrl_mappo import keys
@@ -90,7 +92,9 @@ def _make_vmas(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
                 num_envs=cfg.num_envs,
                 device=device,
                 continuous_actions=cfg.continuous_actions,
-                max_steps=cfg.max_steps,
+                # The time limit is TorchRL's StepCounter's (below): VMAS's own would mark
+                # a timed-out episode "terminated" and GAE would not bootstrap its last value.
+                max_steps=None,
                 seed=seed,
                 wrapper=None,
                 **cfg.scenario_kwargs,
@@ -112,7 +116,8 @@ def _make_vmas(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     agents = [a.name for a in sim.agents]
     obs_shapes = {a.name: tuple(sim.observation_space[i].shape) for i, a in enumerate(sim.agents)}
     group_map = _resolve_group_map(cfg.group_map, agents, obs_shapes)
-    return VmasWrapper(sim, group_map=group_map, device=device)
+    env = VmasWrapper(sim, group_map=group_map, device=device)
+    return TransformedEnv(env, StepCounter(max_steps=cfg.max_steps))
 
 
 def _pettingzoo_batch(make_one: Callable[[], EnvBase], num_envs: int, seed: int | None) -> EnvBase:
@@ -291,10 +296,12 @@ def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu"
             f"env {cfg_env.family}/{cfg_env.scenario}: no per-group reward at {missing}; "
             "torchrl_mappo needs one reward entry per group"
         )
-    env = TransformedEnv(
-        base,
-        RewardSum(in_keys=reward_keys, out_keys=[keys.episode_reward(g) for g in groups]),
-    )
+    returns = RewardSum(in_keys=reward_keys, out_keys=[keys.episode_reward(g) for g in groups])
+    if isinstance(base, TransformedEnv):  # a family's own transforms (VMAS: the time limit)
+        base.append_transform(returns)
+        env = base
+    else:
+        env = TransformedEnv(base, returns)
     if cfg_env.reward_sharing:
         env.append_transform(RewardSharing(cfg_env.reward_shares()))
     return env
