@@ -58,7 +58,38 @@ def evaluate(run: Path, n: int) -> float:
 
 
 def seeds(parent: Path, point: str) -> list[Path]:
-    return [parent / point / f"seed{s}" for s in SEEDS if (parent / point / f"seed{s}" / "checkpoint.pt").exists()]
+    """The finished seeds of a sweep, from ``parent`` and ``parent-rerun`` (seeds run again there)."""
+    out = []
+    for s in SEEDS:
+        for d in (parent, parent.with_name(parent.name + "-rerun")):
+            run = d / point / f"seed{s}"
+            if (run / "checkpoint.pt").exists() and _finished(run):
+                out.append(run)
+                break
+    return out
+
+
+def _rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _finished(run: Path) -> bool:
+    import yaml
+
+    total = yaml.safe_load((run / "config.yaml").read_text())["train"]["total_frames"]
+    return int(_rows(run)[-1]["frames"]) >= total
+
+
+def final_return(run: Path) -> float:
+    """The runner's figure: mean batch return of the last 3 iterations (NaN batches left out)."""
+    values = [float(r["agents/episode_return"]) for r in _rows(run)[-3:] if r["agents/episode_return"] not in ("", "nan")]
+    return statistics.mean(values) if values else math.nan
+
+
+def fps(run: Path) -> float:
+    rows = _rows(run)
+    return float(rows[-1]["frames"]) / float(rows[-1]["wall_time"])
 
 
 def part_critic(runs: Path, out: Path) -> None:
@@ -149,8 +180,7 @@ def _bars(path: Path, zero: dict, native: dict) -> None:
 
 
 def _curve(run: Path) -> tuple[list[float], list[float], list[int]]:
-    with open(run / "metrics.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = _rows(run)
     ok = [r for r in rows if r["agents/episode_return"] not in ("", "nan")]
     return ([float(r["frames"]) for r in ok], [float(r["agents/episode_return"]) for r in ok],
             [int(r.get("curriculum_stage") or 0) for r in ok])
@@ -161,10 +191,6 @@ def part_curriculum(runs: Path, out: Path) -> None:
     if not cur or not scratch:
         print("curriculum: runs missing, skipped")
         return
-    summary = {}
-    for name in ("curriculum", "scratch8"):
-        with open(runs / name / "summary.csv") as f:
-            summary[name] = [r for r in csv.DictReader(f)]
     ev = {"curriculum": [evaluate(r, 8) for r in cur], "scratch8": [evaluate(r, 8) for r in scratch]}
     label = {"curriculum": "2 -> 4 -> 8 agents (15k, 15k, 30k frames)", "scratch8": "8 agents from scratch"}
     lines = ["# Curriculum 2 -> 4 -> 8 agents vs 8 agents from scratch (VMAS navigation, 60k frames)", "",
@@ -173,10 +199,10 @@ def part_curriculum(runs: Path, out: Path) -> None:
              f"Evaluation: {EPISODES} episodes per seed at 8 agents (spawn side {side(8)}), stochastic policy. "
              "mean ± std over seeds.", "",
              "| run | final training return | eval return at 8 agents | frames/s (shared machine) |", "|---|---|---|---|"]
-    for name in ("curriculum", "scratch8"):
-        final = [float(r["final_return"]) for r in summary[name]]
-        fps = [float(r["frames_per_s"]) for r in summary[name]]
-        lines.append(f"| {label[name]} | {mean_std(final)} | {mean_std(ev[name])} | {statistics.mean(fps):.0f} |")
+    for name, runs_ in (("curriculum", cur), ("scratch8", scratch)):
+        final = [final_return(r) for r in runs_]
+        speed = statistics.mean(fps(r) for r in runs_)
+        lines.append(f"| {label[name]} ({len(runs_)} seeds) | {mean_std(final)} | {mean_std(ev[name])} | {speed:.0f} |")
     lines += ["", "Per seed (eval at 8): " + "; ".join(f"{n}: {', '.join(f'{x:.3f}' for x in v)}" for n, v in ev.items())]
     (out / "target3_curriculum.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
