@@ -176,11 +176,10 @@ def make_stage_collector(
     """The collector of curriculum stage ``stage``, for the frames left: a new env (seed ``train.seed +
     stage``), the learning groups' actors as they are, new random policies for the others; with the
     env it steps and the stage's ``train.eval_every`` evaluation (``None``: off)."""
-    from torchrl_mappo.evaluate import make_evaluation
-
     from torchrl_mappo.collectors import make_collector
     from torchrl_mappo.curriculum import stage_config
     from torchrl_mappo.envs import make_env
+    from torchrl_mappo.evaluate import make_evaluation
     from torchrl_mappo.modules import make_random_actor
 
     staged = stage_config(cfg, stage)

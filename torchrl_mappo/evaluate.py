@@ -201,9 +201,8 @@ def build_policy(
     in it is then a :mod:`torchrl_mappo.transfer` error naming why.
     Returns the policy and ``{group: where its actions come from}``.
     """
-    from torchrl_mappo.transfer import check_fits
-
     from torchrl_mappo.modules import make_actor, make_random_actor
+    from torchrl_mappo.transfer import check_fits
 
     groups = list(env.group_map)
     opponent_groups = opponent_groups if opponent_groups is not None else [g for g in groups if g not in trained]
