@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 SIZES = (2, 4, 8, 16)
 SEEDS = (0, 1, 2)
-EPISODES = 60
+EPISODES = 30
 
 
 def side(n: int) -> float:
@@ -115,13 +115,15 @@ def part_speed(out: Path, rounds: int = 3) -> None:
         for n in (12, 24):
             for critic in ("mlp", "attention"):
                 cfg = load_config(REPO / "configs/vmas_navigation.yaml", [
-                    *nav(n), f"model.critic={critic}", "env.num_envs=60", "train.frames_per_batch=3000",
-                    "train.total_frames=6000", "train.num_threads=1", "run.progress_bar=false"])
+                    *nav(n), f"model.critic={critic}", "env.num_envs=60", "train.frames_per_batch=1200",
+                    "train.minibatch_size=400", "train.total_frames=2400", "train.num_threads=1",
+                    "run.progress_bar=false"])
                 history = Trainer.from_config(cfg).train()
                 fps.setdefault((n, critic), []).append(statistics.mean(r["fps"] for r in history[1:]))
     lines = ["# Training-loop frames/s, navigation, attention vs MLP (concatenated-observation) critic", "",
-             "Measured by `python benchmarks/any_agents.py --parts speed`: 60 envs, 3000 frames per batch, "
-             "10 epochs of 1000-frame minibatches, one thread; per round each config trains 2 batches and the "
+             "Measured by `python benchmarks/any_agents.py --parts speed`: 60 envs, 1200 frames per batch (20 steps), "
+             "10 epochs of 400-frame minibatches (the sweeps' 3 minibatches per epoch), one thread; per round each "
+             "config trains 2 batches and the "
              "second is timed; the configs alternate within each of 3 rounds (the machine was shared with other "
              "developers' jobs: compare the columns, not the absolute figures, with other tables).", "",
              "| agents | mlp frames/s | attention frames/s | attention / mlp |", "|---|---|---|---|"]
