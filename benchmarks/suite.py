@@ -284,6 +284,9 @@ def parse_args(argv):
     p.add_argument("--benchmarl-python", type=Path, default=BENCHMARL_PYTHON)
     p.add_argument("--benchmarl-only", action="store_true", help="with --vs benchmarl: run only BenchMARL's runs")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time, the cores split between them (default 1)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="math-library threads per run, both systems (default: cores / jobs with --jobs > 1, "
+                        "else each system's own default); on a busy machine 1 avoids torch's oversubscription")
     p.add_argument("--out", type=Path, default=REPO / "examples" / "results" / "suite")
     p.add_argument("--report-only", action="store_true", help="only write the tables from the runs already there")
     args = p.parse_args(argv)
@@ -305,7 +308,9 @@ def main(argv: list[str] | None = None) -> int:
                                        for p in (args.out / "benchmarl" / t).glob("seed*")})
     procs: list[Process] = []
     if not args.report_only:
-        env = thread_env(max(1, core_budget() // args.jobs)) if args.jobs > 1 else {}
+        threads = args.threads if args.threads is not None else (
+            max(1, core_budget() // args.jobs) if args.jobs > 1 else None)
+        env = thread_env(threads) if threads is not None else {}
         for task in args.tasks:
             for seed in [] if args.benchmarl_only else args.seeds:
                 run_dir = args.out / "runs" / task / f"seed{seed}"

@@ -10,7 +10,7 @@ into your own loop if you prefer.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -42,6 +42,8 @@ class Pipeline:
     optimizers: dict[str, list[torch.optim.Optimizer]]
     collector: BaseCollector
     sinks: Any = None
+    pools: dict = field(default_factory=dict)
+    """``{group: OpponentPool}`` of the ``policy: pool`` groups (:mod:`torchrl_mappo.selfplay`)."""
     evaluation: Any = None
     """``train.eval_every``'s :class:`~torchrl_mappo.evaluate.PeriodicEvaluation` (``None``: off)."""
 
@@ -80,9 +82,12 @@ def build(
     """Every component ``cfg`` names.
 
     Every group of the env gets an actor; groups with ``per_group.<g>.policy:
-    random`` act at random and do not learn, the others get a critic, a loss
-    and optimizers built from ``model`` / ``loss`` / ``train.lr`` with their
-    ``per_group`` overrides applied. With ``resume`` (a checkpoint's state)
+    random`` act at random and do not learn, ``learn`` groups get a critic, a
+    loss and optimizers built from ``model`` / ``loss`` / ``train.lr`` with
+    their ``per_group`` overrides applied. A ``mirror <source>`` group gets an
+    actor, critic and loss tied to ``source``'s networks and ``source``'s
+    optimizers; a ``pool`` group an actor of its own, frozen, loaded from
+    ``pools[g]``'s snapshots of its source (:mod:`torchrl_mappo.selfplay`). With ``resume`` (a checkpoint's state)
     the collector gets only the frames left. With ``run_dir``, the sinks
     write ``run_dir/metrics.csv`` and the ``run.logger``.
 
@@ -97,6 +102,7 @@ def build(
     from torchrl_mappo.loss import make_loss
     from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
 
+    from torchrl_mappo import keys, selfplay
     from torchrl_mappo.threads import apply_threads
 
     t = cfg.train
@@ -107,21 +113,46 @@ def build(
     env = make_env(staged.env, seed=t.seed + stage, device=t.device)
     groups = list(env.group_map)
     cfg.check_groups(groups)
-    learners = [g for g in groups if cfg.group(g).policy == "learn"]
+    kinds = {g: cfg.group(g).kind()[0] for g in groups}
+    learners = [g for g in groups if kinds[g] == "learn"]
     if not learners:
         raise ConfigError(
-            f"per_group: every group of the env ({', '.join(groups)}) has policy: random, so nothing "
+            f"per_group: no group of the env ({', '.join(groups)}) has policy: learn, so nothing "
             "would be trained; let at least one group learn (per_group.<group>.policy: learn)"
         )
     actors = {
-        g: make_actor(env, g, cfg.group_model(g)) if g in learners else make_random_actor(env, g)
-        for g in groups
+        g: make_random_actor(env, g) if kinds[g] == "random" else make_actor(env, g, cfg.group_model(g))
+        for g in groups if kinds[g] in ("learn", "random")
     }
     losses = {
         g: make_loss(actors[g], make_critic(env, g, cfg.group_model(g)), env, g, cfg.group_loss(g))
         for g in learners
     }
     optimizers = {g: make_optimizers(losses[g], cfg.group_lr(g), t) for g in learners}
+    pools = {}
+    for i, g in enumerate(groups):  # mirror and pool groups play a learning group's policy
+        source = cfg.policy_source(g, groups)
+        if source is None:
+            continue
+        where = f"per_group.{g}.policy={cfg.group(g).policy!r}"
+        selfplay.check_same_specs(env, g, source, where)
+        actors[g] = make_actor(env, g, cfg.group_model(source))
+        if kinds[g] == "pool":
+            s = cfg.group(g)
+            pools[g] = selfplay.OpponentPool(actors[source], actors[g], size=s.pool_size, every=s.snapshot_every,
+                                             sampling=s.pool_sampling, seed=(t.seed + 7919 * (i + 1)) % 2**32)
+            continue
+        selfplay.tie(actors[g], actors[source])
+        critic = make_critic(env, g, cfg.group_model(source))
+        if keys.STATE in critic.in_keys:
+            raise ConfigError(
+                f"{where}: the critic reads the global state, which is the same for both groups, so one critic "
+                f"cannot value both; set model.critic_input: concat_obs (each group's own observations)"
+            )
+        selfplay.tie(critic, losses[source].critic_network)
+        losses[g] = make_loss(actors[g], critic, env, g, cfg.group_loss(source))
+        optimizers[g] = optimizers[source]  # one policy: one optimizer, stepped on both groups' data
+    actors = {g: actors[g] for g in groups}  # the env's order: the collector runs them in it
     if t.curriculum:
         check_stages_fit(cfg, actors, losses)
     done_frames = resume["frames"] if resume is not None else 0
@@ -143,7 +174,7 @@ def build(
     sinks = _make_sinks(cfg, run_dir, resume) if run_dir is not None else None
     from torchrl_mappo.evaluate import make_evaluation
 
-    return Pipeline(env, actors, losses, optimizers, collector, sinks, make_evaluation(staged, actors))
+    return Pipeline(env, actors, losses, optimizers, collector, sinks, pools, make_evaluation(staged, actors))
 
 
 def check_stages_fit(cfg: Config, actors: Mapping[str, TensorDictModuleBase], losses: Mapping[str, LossModule]) -> None:
@@ -171,20 +202,23 @@ def check_stages_fit(cfg: Config, actors: Mapping[str, TensorDictModuleBase], lo
 
 
 def make_stage_collector(
-    cfg: Config, stage: int, frames_done: int, *, actors: Mapping[str, TensorDictModuleBase], learners: list[str]
+    cfg: Config, stage: int, frames_done: int, *, actors: Mapping[str, TensorDictModuleBase]
 ) -> tuple[BaseCollector, EnvBase, Any]:
     """The collector of curriculum stage ``stage``, for the frames left: a new env (seed ``train.seed +
-    stage``), the learning groups' actors as they are, new random policies for the others; with the
-    env it steps and the stage's ``train.eval_every`` evaluation (``None``: off)."""
+    stage``), the groups' actors as they are (learning, mirror, pool), new random policies for the
+    random groups (they hold the env's spec); with the env it steps and the stage's
+    ``train.eval_every`` evaluation (``None``: off)."""
     from torchrl_mappo.collectors import make_collector
     from torchrl_mappo.curriculum import stage_config
     from torchrl_mappo.envs import make_env
     from torchrl_mappo.evaluate import make_evaluation
     from torchrl_mappo.modules import make_random_actor
+    from torchrl_mappo.modules.actor import RandomGroupPolicy
 
     staged = stage_config(cfg, stage)
     env = make_env(staged.env, seed=cfg.train.seed + stage, device=cfg.train.device)
-    actors = {g: actors[g] if g in learners else make_random_actor(env, g) for g in env.group_map}
+    actors = {g: make_random_actor(env, g) if isinstance(actors[g], RandomGroupPolicy) else actors[g]
+              for g in env.group_map}
     collector = make_collector(staged, env, TensorDictSequential(*actors.values()),
                                total_frames=cfg.train.total_frames - frames_done)
     if cfg.collector.kind != "sync":

@@ -8,7 +8,6 @@ team, ties broken by the higher team return.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -21,7 +20,7 @@ from torchrl_mappo import keys
 from torchrl_mappo.config import Config, ConfigError, config_from_dict
 from torchrl_mappo.config_io import apply_overrides, config_to_dict
 from torchrl_mappo.curriculum import stage_config
-from torchrl_mappo.metrics import episode_returns, survivors
+from torchrl_mappo.metrics import episode_returns, survivors, win_rates  # noqa: F401 (win_rates: importable here too)
 
 EVAL_SEED_OFFSET = 1_000_003
 """``train.eval_every``'s env is seeded ``train.seed + EVAL_SEED_OFFSET``: never the training env's seed."""
@@ -157,23 +156,6 @@ def evaluate_seeded(env: EnvBase, policy: TensorDictSequential, groups: list[str
     torch.manual_seed(seed)
     env.set_seed(seed)
     return evaluate(env, policy, groups, **kwargs)
-
-
-def win_rates(surv: torch.Tensor, rets: torch.Tensor) -> list[float]:
-    """Each group's share of episodes won, from ``[groups, episodes]`` survivors and returns.
-
-    A group wins an episode with more survivors than every other group, or
-    as many as the best others and a higher return than each of those;
-    otherwise nobody wins it.
-    """
-    out = []
-    for i in range(surv.shape[0]):
-        others = [j for j in range(surv.shape[0]) if j != i]
-        best = surv[others].max(0).values
-        rivals = torch.where(surv[others] == best, rets[others], -math.inf)  # only the tied groups
-        tie = (surv[i] == best) & (rets[i] > rivals.max(0).values)
-        out.append(float(((surv[i] > best) | tie).float().mean()))
-    return out
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict, Path]:

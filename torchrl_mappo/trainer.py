@@ -76,6 +76,9 @@ class Trainer:
         evaluation: ``train.eval_every``'s evaluation
             (:class:`~torchrl_mappo.evaluate.PeriodicEvaluation`: ``due`` and a
             call returning ``eval/...`` metrics); ``None``: none.
+        pools: ``{group: OpponentPool}`` of the groups playing frozen
+            snapshots (:mod:`torchrl_mappo.selfplay`): after each update a
+            pool may snapshot its source and draws the next batch's opponent.
         curriculum: a :class:`~torchrl_mappo.curriculum.Curriculum`: asked
             after each iteration whether its stage is over, it then hands
             the next stage's collector.
@@ -94,6 +97,7 @@ class Trainer:
         run_dir: str | Path | None = None,
         agent_names: Mapping[str, Sequence[str]] | None = None,
         evaluation: Callable[[], dict[str, float]] | None = None,
+        pools: Mapping[str, Any] | None = None,
         curriculum: Curriculum | None = None,
     ) -> None:
         self.config = cfg if cfg is not None else Config()
@@ -111,6 +115,7 @@ class Trainer:
         self.groups = list(groups) if groups is not None else list(self.losses)
         self.metrics_sink = sinks
         self.evaluation = evaluation
+        self.pools = dict(pools) if pools is not None else {}
         self.last_eval: dict[str, float] = {}
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.curriculum = curriculum
@@ -158,13 +163,11 @@ class Trainer:
         curriculum = None
         if cfg.train.curriculum:
             stages = check_stages(cfg.train.curriculum, "train", cfg.train.total_frames, cfg.train.eval_every)
-            curriculum = Curriculum(stages, functools.partial(make_stage_collector, cfg, actors=p.actors,
-                                                              learners=list(p.losses)))
+            curriculum = Curriculum(stages, functools.partial(make_stage_collector, cfg, actors=p.actors))
         trainer = cls(
             p.collector, p.losses, cfg, optimizers=p.optimizers, actors={g: p.actors[g] for g in p.losses},
             groups=list(p.actors), sinks=p.sinks, run_dir=run_dir, agent_names=dict(p.env.group_map),
-            evaluation=p.evaluation,
-            curriculum=curriculum,
+            evaluation=p.evaluation, pools=p.pools, curriculum=curriculum,
         )
         if resume is not None:
             trainer.load_state_dict(resume)
@@ -347,6 +350,8 @@ class Trainer:
         if not reached:
             metrics.update(self._scheduled)  # what this batch was collected and trained with
             metrics.update(self.update(batch))
+            for group, pool in self.pools.items():  # the next batch's opponents
+                metrics.update({f"{group}/{k}": v for k, v in pool.after_update(self.iteration).items()})
             self._scheduled = self.apply_schedules()  # for the next batch, before its collection
             self.collector.update_policy_weights_()
         return metrics, reached
@@ -457,6 +462,7 @@ class Trainer:
             "optimizers": {g: [o.state_dict() for o in opts] for g, opts in self.optimizers.items()},
             "nonfinite_streak": self.guard.streak,
             "recent_returns": self.recent.state_dict(),
+            "pools": {g: pool.state_dict() for g, pool in self.pools.items()},
             "rng": ckpt.rng_state(),
             # Multi-process and Ray collectors keep the episodes in flight in
             # their workers, out of reach: None, and a resume restarts them.
@@ -489,6 +495,10 @@ class Trainer:
         self.wall_time = state.get("wall_time", 0.0)
         self.guard.streak = state.get("nonfinite_streak", 0)
         self.recent.load_state_dict(state.get("recent_returns", {}))
+        for g, pool in self.pools.items():
+            if g not in state.get("pools", {}):
+                raise ConfigError(f"checkpoint: it has no opponent pool for group {g!r} (per_group.{g}.policy changed)")
+            pool.load_state_dict(state["pools"][g])
         if self.curriculum is not None and state.get("curriculum") is not None:
             self.curriculum.load_state_dict(state["curriculum"])  # build() made that stage's env
         self._scheduled = self.apply_schedules()  # from the frames done (a new total_frames included)

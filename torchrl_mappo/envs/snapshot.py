@@ -69,7 +69,7 @@ def carrier_fits(collector, td: TensorDictBase) -> bool:
     """The saved episodes in flight carry the entries this collector's do (a checkpoint written
     before the env gained one, e.g. VMAS's ``step_count``, does not: its episodes restart)."""
     current = carrier(collector)
-    return current is None or set(current.keys(True, True)) == set(td.keys(True, True))
+    return current is None or not set(current.keys(True, True)) - set(td.keys(True, True))
 
 
 def set_carrier(collector, td: TensorDictBase) -> None:
