@@ -82,3 +82,32 @@ def test_eval_bad_input_exits_2(tmp_path, capsys):
     assert main(["eval", str(run), "--opponent", str(run), "--opponent-groups", "blue"]) == 2
     assert "has no trained group 'blue'" in capsys.readouterr().err
     assert main(["eval", str(run), "--episodes", "0"]) == 2
+
+
+NAV_TINY = ["env.num_envs=4", "env.max_steps=10", "model.hidden_sizes=[8]", "train.frames_per_batch=40",
+            "train.total_frames=40", "train.minibatch_size=20", "train.num_epochs=1", "run.progress_bar=false",
+            "env.scenario_kwargs.n_agents=3"]
+
+
+def test_zero_shot_transfer_to_other_agent_counts(tmp_path, capsys):
+    """A shared actor trained with 3 agents plays 2 and 5 (``eval RUN env.scenario_kwargs.n_agents=N``)."""
+    run = train(tmp_path, "vmas_navigation.yaml", "nav", [*NAV_TINY, "model.critic=attention"])
+    for n in (2, 5):
+        result = evaluate_checkpoint(run, episodes=2, overrides=[f"env.scenario_kwargs.n_agents={n}"])
+        assert result["episodes"] == 2 and result["policies"] == {"agents": "trained"}
+        assert torch.isfinite(torch.tensor(result["groups"]["agents"]["return_mean"]))
+    capsys.readouterr()
+    assert main(["eval", str(run), "env.scenario_kwargs.n_agents=4", "--episodes", "1"]) == 0
+    assert "agents (trained): return" in capsys.readouterr().out
+
+
+def test_transfer_is_refused_for_per_agent_actors(tmp_path, capsys):
+    run = train(tmp_path, "vmas_navigation.yaml", "nav", [*NAV_TINY, "model.share_params=false"])
+    capsys.readouterr()
+    assert main(["eval", str(run), "env.scenario_kwargs.n_agents=5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert ("eval env.scenario_kwargs.n_agents=5: the trained actor of group 'agents' cannot run in this env: "
+            "model.share_params: false gives one actor per agent") in err
+    # the same agent count still evaluates
+    assert main(["eval", str(run), "env.scenario_kwargs.n_agents=3", "--episodes", "1"]) == 0

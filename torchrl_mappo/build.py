@@ -9,6 +9,7 @@ into your own loop if you prefer.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,7 +22,7 @@ from torchrl.objectives import LossModule
 
 from torchrl_mappo.config import Config, ConfigError, TrainConfig
 
-__all__ = ["Pipeline", "adam", "build", "make_optimizers"]
+__all__ = ["Pipeline", "adam", "build", "check_stages_fit", "make_optimizers", "make_stage_collector"]
 
 
 @dataclass
@@ -95,6 +96,7 @@ def build(
             already spent, an env that fails on its first reset.
     """
     from torchrl_mappo.collectors import make_collector
+    from torchrl_mappo.curriculum import stage_config
     from torchrl_mappo.envs import make_env
     from torchrl_mappo.envs.factory import env_error
     from torchrl_mappo.loss import make_loss
@@ -107,7 +109,9 @@ def build(
     t = cfg.train
     apply_threads(cfg)
     torch.manual_seed(t.seed)
-    env = make_env(cfg.env, seed=t.seed, device=t.device)
+    stage = (resume.get("curriculum") or {}).get("stage", 0) if resume is not None else 0
+    staged = stage_config(cfg, stage)  # cfg itself without a curriculum
+    env = make_env(staged.env, seed=t.seed + stage, device=t.device)
     groups = list(env.group_map)
     cfg.check_groups(groups)
     kinds = {g: cfg.group(g).kind()[0] for g in groups}
@@ -152,6 +156,8 @@ def build(
     # so that its hidden state is stored at every step, like the actor's.
     critics = [loss.critic_network for loss in losses.values() if is_recurrent(loss.critic_network)]
     policy = TensorDictSequential(*actors.values(), *critics)
+    if t.curriculum:
+        check_stages_fit(cfg, actors, losses)
     done_frames = resume["frames"] if resume is not None else 0
     if done_frames >= t.total_frames:
         raise ConfigError(
@@ -159,7 +165,7 @@ def build(
             f"raise it to continue (e.g. train.total_frames={done_frames + t.total_frames})"
         )
     try:  # the collector resets the env: the first time the simulator runs
-        collector = make_collector(cfg, env, policy, total_frames=t.total_frames - done_frames)
+        collector = make_collector(staged, env, policy, total_frames=t.total_frames - done_frames)
     except ConfigError:
         raise
     except Exception as err:
@@ -169,4 +175,53 @@ def build(
     sinks = _make_sinks(cfg, run_dir, resume) if run_dir is not None else None
     from torchrl_mappo.evaluate import make_evaluation
 
-    return Pipeline(env, actors, losses, optimizers, collector, sinks, pools, make_evaluation(cfg, actors))
+    return Pipeline(env, actors, losses, optimizers, collector, sinks, pools, make_evaluation(staged, actors))
+
+
+def check_stages_fit(cfg: Config, actors: Mapping[str, TensorDictModuleBase], losses: Mapping[str, LossModule]) -> None:
+    """Every ``train.curriculum`` stage's env must fit the learning groups' actors and critics
+    (built once, they carry on through the stages); a one-line error names the stage and why not."""
+    from torchrl_mappo.curriculum import stage_config
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.modules import make_actor, make_critic
+    from torchrl_mappo.transfer import check_fits
+
+    for k in range(1, len(cfg.train.curriculum)):
+        staged = stage_config(cfg, k)
+        try:
+            env = make_env(dataclasses.replace(staged.env, num_envs=1), seed=cfg.train.seed)
+        except ConfigError as err:
+            raise ConfigError(f"{staged.source or 'config'}: train.curriculum[{k}]: {err}") from None
+        try:
+            for g, loss in losses.items():
+                model, where = cfg.group_model(g), f"{staged.source or 'config'}: train.curriculum[{k}]"
+                for kind, module, fresh in (("actor", actors[g], make_actor(env, g, model)),
+                                            ("critic", loss.critic_network, make_critic(env, g, model))):
+                    check_fits(kind, g, model, module.state_dict(), fresh, where, source="first stage's")
+        finally:
+            env.close()
+
+
+def make_stage_collector(
+    cfg: Config, stage: int, frames_done: int, *, actors: Mapping[str, TensorDictModuleBase]
+) -> tuple[BaseCollector, EnvBase, Any]:
+    """The collector of curriculum stage ``stage``, for the frames left: a new env (seed ``train.seed +
+    stage``), the groups' actors as they are (learning, mirror, pool), new random policies for the
+    random groups (they hold the env's spec); with the env it steps and the stage's
+    ``train.eval_every`` evaluation (``None``: off)."""
+    from torchrl_mappo.collectors import make_collector
+    from torchrl_mappo.curriculum import stage_config
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.evaluate import make_evaluation
+    from torchrl_mappo.modules import make_random_actor
+    from torchrl_mappo.modules.actor import RandomGroupPolicy
+
+    staged = stage_config(cfg, stage)
+    env = make_env(staged.env, seed=cfg.train.seed + stage, device=cfg.train.device)
+    actors = {g: make_random_actor(env, g) if isinstance(actors[g], RandomGroupPolicy) else actors[g]
+              for g in env.group_map}
+    collector = make_collector(staged, env, TensorDictSequential(*actors.values()),
+                               total_frames=cfg.train.total_frames - frames_done)
+    if cfg.collector.kind != "sync":
+        env.close()
+    return collector, env, make_evaluation(staged, actors)

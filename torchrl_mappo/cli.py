@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                          "which also stops the runs; this does not)")
     ev = sub.add_parser("eval", help="evaluate a run's trained groups (vs random or a frozen checkpoint)")
     ev.add_argument("checkpoint", help="run directory or checkpoint .pt file")
+    ev.add_argument("overrides", nargs="*", metavar="env.field=value",
+                    help="env settings that differ from training, e.g. env.scenario_kwargs.n_agents=8 "
+                         "(zero-shot transfer: shared-parameter actors over local observations allow it)")
     ev.add_argument("--episodes", type=int, default=10, help="episodes to play (default 10)")
     ev.add_argument("--deterministic", action="store_true", help="act with the policy's mode")
     ev.add_argument(
@@ -138,7 +141,7 @@ def _eval(args: argparse.Namespace) -> int:
     result = evaluate_checkpoint(
         args.checkpoint, episodes=args.episodes, deterministic=args.deterministic,
         opponent=args.opponent, opponent_groups=args.opponent_groups, seed=args.seed, video=args.video,
-        num_envs=args.num_envs,
+        num_envs=args.num_envs, overrides=args.overrides,
     )
     if args.json:
         print(json.dumps(result, indent=2))

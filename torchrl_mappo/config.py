@@ -165,6 +165,13 @@ class ModelConfig(_Section):
     def critic_memory(self) -> str:
         """``critic_recurrent`` with ``null`` resolved to ``recurrent``."""
         return self.recurrent if self.critic_recurrent is None else self.critic_recurrent
+    critic: Literal["mlp", "attention"] = "mlp"
+    """``mlp``: the critic input of ``critic_input`` into an MLP (its size fixed by the agent count);
+    ``attention``: each agent's embedding attends over every agent of the group (plus the other
+    groups' agents for ``all_obs``, the global state where there is one); one value per agent,
+    permutation-equivariant and independent of the agent count (:mod:`torchrl_mappo.modules.attention`)."""
+    attention_heads: int = 4
+    """``critic: attention``: attention heads; they split the embedding (``hidden_sizes[-1]`` wide)."""
 
     def check(self, where: str) -> None:
         """Range checks; ``where`` is ``"<origin>: model"`` (or ``...: per_group.<g>.model``)."""
@@ -178,10 +185,32 @@ class ModelConfig(_Section):
                    "set model.centralized: true, or drop model.critic_input")
         self._need(not (self.critic_agent_id and self.critic_input == "agent_specific"), where, "critic_agent_id",
                    "critic_input 'agent_specific' already appends the agent id; drop model.critic_agent_id")
+        self._check_attention(where)
         for net in ("critic", "actor"):
             self._need(not (getattr(self, f"{net}_agent_id") and not self.share_params), where, f"{net}_agent_id",
                        f"with model.share_params: false every agent has its own {net}, for which its id is a "
                        "constant input (a bias); drop it, or set model.share_params: true")
+
+    def _check_attention(self, where: str) -> None:
+        if self.critic != "attention":
+            return
+        self._need(self.attention_heads >= 1 and self.hidden_sizes[-1] % self.attention_heads == 0, where,
+                   "attention_heads", f"must be >= 1 and divide the embedding width hidden_sizes[-1]="
+                   f"{self.hidden_sizes[-1]}, e.g. 4")
+        self._need(self.centralized and self.critic_input not in ("local", "agent_specific"), where, "critic",
+                   "the attention critic attends over the group's agents (critic_input auto, state, concat_obs "
+                   "or all_obs, centralized: true); use model.critic: mlp for a local or agent_specific critic")
+        for name, why in (("critic_joint_actions", "it does not take actions"),
+                          ("critic_agent_id", "agent ids would tie it to the agent count"),):
+            self._need(not getattr(self, name), where, name,
+                       f"model.critic: attention does not use it ({why}); drop it, or use model.critic: mlp")
+        self._need(self.share_params, where, "share_params",
+                   "model.critic: attention is one network for any number of agents; set model.share_params: "
+                   "true, or use model.critic: mlp")
+        self._need(self.critic_memory == "none", where, "critic",
+                   f"the attention critic has no memory, and the critic's is {self.critic_memory!r} "
+                   "(model.critic_recurrent, or model.recurrent when that is null); set model.critic_recurrent: "
+                   "none (the actor keeps its GRU), or use model.critic: mlp")
 
 
 @dataclass
@@ -284,6 +313,10 @@ class TrainConfig(_Section):
     starting from the hidden state stored at collection (rMAPPO's ``data_chunk_length``). It must
     divide the steps each env makes per batch (``frames_per_batch / num_envs``) and
     ``minibatch_size`` (a minibatch is ``minibatch_size / chunk_length`` chunks)."""
+    curriculum: list[dict[str, Any]] = field(default_factory=list)
+    """Training in stages (``[]``: none), each ``{overrides: {env.<field>: value}, until: {frames: N}
+    and/or {return: R}}``; the last has no ``until``. The env and collector are rebuilt at a stage
+    change, the model carries on (:mod:`torchrl_mappo.curriculum`)."""
 
     def check(self, where: str, env: EnvConfig, recurrent: bool = False) -> None:
         """Range checks; ``where`` is ``"<origin>: train"``. The batch must split over ``env.num_envs``;
@@ -326,6 +359,9 @@ class TrainConfig(_Section):
         need(self.eval_every is None or self.eval_every > 0, where, "eval_every",
              "must be a positive number of frames, e.g. train.eval_every=30000, or null for no evaluation")
         need(self.eval_episodes >= 1, where, "eval_episodes", "must be >= 1")
+        from torchrl_mappo.curriculum import check_stages
+
+        check_stages(self.curriculum, where, self.total_frames, self.eval_every)
 
     def _check_device(self, where: str) -> None:
         where = f"{where}.device={self.device!r}"
@@ -527,6 +563,12 @@ class Config:
         recurrent = self.model.is_recurrent or any(
             self.group_model(g).is_recurrent for g, gc in self.per_group.items() if gc.model)
         self.train.check(f"{origin}: train", self.env, recurrent)
+        if self.train.curriculum and recurrent:
+            raise ConfigError(
+                f"{origin}: train.curriculum: a stage change rebuilds the env and the collector, which would "
+                "drop the recurrent models' hidden states and primers; use a feed-forward model "
+                "(model.recurrent: none) with a curriculum, or no curriculum"
+            )
         self.run.check(f"{origin}: run")
         self.collector.check(f"{origin}: collector", self.env)
         for group, g in self.per_group.items():

@@ -23,7 +23,7 @@ from torchrl_mappo.config import Config, GroupConfig, LossConfig, ModelConfig
 from torchrl_mappo.envs.scenarios import check_scenario
 from torchrl_mappo.errors import ConfigError, did_you_mean
 
-__all__ = ["load_config", "config_from_dict", "config_to_dict"]
+__all__ = ["apply_overrides", "load_config", "config_from_dict", "config_to_dict"]
 
 _SECTIONS = {
     f.name: f.type for f in dataclasses.fields(Config) if f.name not in ("source", "per_group")
@@ -222,6 +222,17 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
     out = dataclasses.asdict(cfg)
     out.pop("source", None)
     return out
+
+
+def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
+    """A deep copy of the plain config ``data`` with ``"section.field=value"`` overrides applied
+    (validate it with :func:`config_from_dict`)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for override in overrides:
+        _apply_override(data, override)
+    return data
 
 
 def _apply_override(data: dict, override: str) -> None:

@@ -9,7 +9,7 @@ team, ties broken by the higher team return.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from tensordict import TensorDictBase
@@ -18,6 +18,8 @@ from torchrl.envs import EnvBase, ExplorationType, set_exploration_type
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import Config, ConfigError, config_from_dict
+from torchrl_mappo.config_io import apply_overrides, config_to_dict
+from torchrl_mappo.curriculum import stage_config
 from torchrl_mappo.metrics import episode_returns, survivors, win_rates  # noqa: F401 (win_rates: importable here too)
 
 EVAL_SEED_OFFSET = 1_000_003
@@ -172,15 +174,20 @@ def build_policy(
     trained: Mapping[str, Mapping[str, Any]],
     opponent: str | None = None,
     opponent_groups: list[str] | None = None,
+    transfer: str | None = None,
 ) -> tuple[TensorDictSequential, dict[str, str]]:
     """One actor per env group: trained weights, a random policy, or a frozen checkpoint's.
 
     ``trained``: ``{group: actor state_dict}``. Groups in ``opponent_groups``
     (default: groups without trained weights) play ``opponent``: ``"random"``
     or the path of another checkpoint whose weights they load.
+    ``transfer``: the env overrides this env was built with (e.g.
+    ``"env.scenario_kwargs.n_agents=8"``); a trained actor that cannot run
+    in it is then a :mod:`torchrl_mappo.transfer` error naming why.
     Returns the policy and ``{group: where its actions come from}``.
     """
     from torchrl_mappo.modules import make_actor, make_random_actor
+    from torchrl_mappo.transfer import check_fits
 
     groups = list(env.group_map)
     opponent_groups = opponent_groups if opponent_groups is not None else [g for g in groups if g not in trained]
@@ -203,6 +210,8 @@ def build_policy(
         else:
             weights, source[g] = trained[g], "trained"
         actor = make_actor(env, g, cfg.group_model(g))
+        if transfer:
+            check_fits("actor", g, cfg.group_model(g), weights, actor, f"eval {transfer}")
         try:
             actor.load_state_dict(weights)
         except RuntimeError as err:
@@ -224,8 +233,13 @@ def evaluate_checkpoint(
     num_envs: int | None = None,
     video: str | Path | None = None,
     video_episodes: int = 2,
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Evaluate a run directory's (or checkpoint file's) trained groups.
+
+    ``overrides``: ``env.*`` settings that differ from training
+    (``env.scenario_kwargs.n_agents=8``: zero-shot transfer to 8 agents,
+    where the trained actors allow it, see :mod:`torchrl_mappo.transfer`).
 
     ``video``: also draw the first ``video_episodes`` episodes of the first
     env into a ``.gif`` (or ``.mp4`` with ffmpeg); VMAS envs only.
@@ -234,7 +248,20 @@ def evaluate_checkpoint(
     from torchrl_mappo.render import VmasFrames, check_video_path
 
     state, file = load_checkpoint(path)
-    cfg = config_from_dict(state["config"], origin=str(file))
+    for override in overrides:
+        key = str(override).partition("=")[0].strip()
+        if not key.startswith("env.") or key == "env.num_envs":
+            raise ConfigError(
+                f"eval {override}: only env settings can change at evaluation (the trained model is fixed; "
+                "envs stepped together: --num-envs), e.g. env.scenario_kwargs.n_agents=8"
+            )
+    cfg = config_from_dict(apply_overrides(state["config"], overrides), origin=f"{file} + {' '.join(overrides)}"
+                           if overrides else str(file))
+    # A curriculum run plays the env of the stage its checkpoint was in (the overrides on top).
+    stage = (state.get("curriculum") or {}).get("stage")
+    if stage is not None:
+        cfg = stage_config(cfg, stage)
+        cfg = config_from_dict(apply_overrides(config_to_dict(cfg), overrides), origin=str(file))
     if video is not None:
         video = check_video_path(video, cfg.env.family)
     # One episode per env where possible: a run's 120 training envs would
@@ -242,7 +269,8 @@ def evaluate_checkpoint(
     cfg.env.num_envs = num_envs if num_envs is not None else min(cfg.env.num_envs, episodes)
     torch.manual_seed(seed)
     env = make_env(cfg.env, seed=seed)
-    policy, source = build_policy(cfg, env, state["actors"], opponent, opponent_groups)
+    policy, source = build_policy(cfg, env, state["actors"], opponent, opponent_groups,
+                                  transfer=" ".join(overrides) or None)
     from torchrl_mappo.modules.recurrent import recurrent_env_transforms
 
     env = recurrent_env_transforms(env, policy)  # recurrent actors: reset flag and hidden states

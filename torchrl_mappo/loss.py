@@ -16,6 +16,7 @@ from torchrl_mappo import keys
 from torchrl_mappo.config import LossConfig
 from torchrl_mappo.modules.recurrent import is_recurrent
 from torchrl_mappo.sequences import recurrent_values
+from torchrl_mappo.modules.attention import AttentionCritic
 
 # We standardise advantages over the agent dim on purpose (MAPPO spec: over
 # the batch, not per agent); TorchRL warns about it on every call.
@@ -124,7 +125,11 @@ def make_loss(
     )
     # A recurrent critic's values are written by compute_advantages, not by the estimator.
     no_net = {"value_network": None} if is_recurrent(critic) else {}
-    loss.make_value_estimator(ValueEstimators.MAGAE, gamma=cfg_loss.gamma, lmbda=cfg_loss.lmbda, **no_net)
+    # GAE values s_t and s_{t+1} in one vmapped call; torch has no vmap rule for attention
+    # (a warned slow fallback), so the attention critic is called on each in turn.
+    attention = isinstance(getattr(critic, "module", None), AttentionCritic)
+    loss.make_value_estimator(ValueEstimators.MAGAE, gamma=cfg_loss.gamma, lmbda=cfg_loss.lmbda,
+                              deactivate_vmap=attention, **no_net)
     # Agents die (MAgent2): only steps where the agent is alive carry loss.
     loss.loss_mask_key = keys.mask(group) if masked else None
     return loss

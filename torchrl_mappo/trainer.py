@@ -17,6 +17,7 @@ ever receive its own loss's gradients.
 """
 from __future__ import annotations
 
+import functools
 import math
 import signal
 import threading
@@ -33,6 +34,7 @@ from torchrl.objectives import LossModule
 from torchrl_mappo import keys
 from torchrl_mappo.build import adam
 from torchrl_mappo.config import Config, ConfigError, config_to_dict
+from torchrl_mappo.curriculum import Curriculum, check_stages
 from torchrl_mappo.envs import snapshot
 from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError  # noqa: F401 (re-exported)
 from torchrl_mappo.loss import compute_advantages
@@ -79,6 +81,9 @@ class Trainer:
         pools: ``{group: OpponentPool}`` of the groups playing frozen
             snapshots (:mod:`torchrl_mappo.selfplay`): after each update a
             pool may snapshot its source and draws the next batch's opponent.
+        curriculum: a :class:`~torchrl_mappo.curriculum.Curriculum`: asked
+            after each iteration whether its stage is over, it then hands
+            the next stage's collector.
     """
 
     def __init__(
@@ -95,6 +100,7 @@ class Trainer:
         agent_names: Mapping[str, Sequence[str]] | None = None,
         evaluation: Callable[[], dict[str, float]] | None = None,
         pools: Mapping[str, Any] | None = None,
+        curriculum: Curriculum | None = None,
     ) -> None:
         self.config = cfg if cfg is not None else Config()
         self.t = self.config.train
@@ -114,6 +120,7 @@ class Trainer:
         self.pools = dict(pools) if pools is not None else {}
         self.last_eval: dict[str, float] = {}
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.curriculum = curriculum
         without = [g for g, a in self.actors.items() if not log_std_params(a)]
         if self.t.log_std_end is not None and without:
             where = f"{self.config.source}: " if self.config.source else ""
@@ -159,13 +166,17 @@ class Trainer:
         With ``resume`` (a checkpoint's state), the trainer continues it:
         weights, optimizers, counters, RNG and the episodes in flight are restored.
         """
-        from torchrl_mappo.build import build
+        from torchrl_mappo.build import build, make_stage_collector
 
         p = build(cfg, run_dir=run_dir, resume=resume)
+        curriculum = None
+        if cfg.train.curriculum:
+            stages = check_stages(cfg.train.curriculum, "train", cfg.train.total_frames, cfg.train.eval_every)
+            curriculum = Curriculum(stages, functools.partial(make_stage_collector, cfg, actors=p.actors))
         trainer = cls(
             p.collector, p.losses, cfg, optimizers=p.optimizers, actors={g: p.actors[g] for g in p.losses},
             groups=list(p.actors), sinks=p.sinks, run_dir=run_dir, agent_names=dict(p.env.group_map),
-            evaluation=p.evaluation, pools=p.pools,
+            evaluation=p.evaluation, pools=p.pools, curriculum=curriculum,
         )
         if resume is not None:
             trainer.load_state_dict(resume)
@@ -317,26 +328,17 @@ class Trainer:
         start = time.perf_counter() - self.wall_time
         t_prev = time.perf_counter()
         try:
-            for batch in self.collector:
-                t_collected = time.perf_counter()
-                frames_before = self.frames
-                metrics, reached = self.iterate(batch)
-                now = time.perf_counter()
-                frames = batch.numel()
-                metrics.update(collect_time=t_collected - t_prev, train_time=now - t_collected,
-                               fps=frames / (now - t_prev))
-                if self.evaluation is not None and self.evaluation.due(frames_before, self.frames,
-                                                                       self._is_last(reached)):
-                    self.last_eval = self.evaluation()
-                    metrics.update(self.last_eval, eval_time=time.perf_counter() - now)
-                metrics["wall_time"] = time.perf_counter() - start
-                self.wall_time = metrics["wall_time"]
-                self._record(metrics, bar, frames)
-                if self.run_dir is not None and self._checkpoint_due(reached):
-                    self.checkpoint()
-                t_prev = time.perf_counter()
-                if reached or self.stopped_by is not None:
-                    break
+            next_stage = True
+            while next_stage:  # once per curriculum stage (once without a curriculum)
+                next_stage = False
+                for batch in self.collector:
+                    reached = self._iteration(batch, bar, start, t_prev)
+                    if reached or self.stopped_by is not None:
+                        break
+                    next_stage = self._next_stage(self.history[-1])
+                    t_prev = time.perf_counter()
+                    if next_stage:
+                        break
         except NonFiniteLossError:
             if self.run_dir is not None:
                 self.checkpoint()  # the last good weights: bad updates were never applied
@@ -363,6 +365,8 @@ class Trainer:
             torch.set_num_threads(self._threads)
         self.compute_advantages(batch)
         metrics: dict[str, Any] = {"iteration": self.iteration, "frames": self.frames}
+        if self.curriculum is not None:
+            metrics["curriculum_stage"] = self.curriculum.stage
         metrics.update(self.batch_metrics(batch))
         reached = self._reached_target(metrics)
         if not reached:
@@ -373,6 +377,42 @@ class Trainer:
             self._scheduled = self.apply_schedules()  # for the next batch, before its collection
             self.collector.update_policy_weights_()
         return metrics, reached
+
+    def _iteration(self, batch: TensorDictBase, bar, start: float, t_prev: float) -> bool:
+        """:meth:`iterate` on a collected batch, timings, the due evaluation, the metrics row and the
+        due checkpoint; whether the target return was reached."""
+        t_collected = time.perf_counter()
+        frames_before = self.frames
+        metrics, reached = self.iterate(batch)
+        now = time.perf_counter()
+        frames = batch.numel()
+        metrics.update(collect_time=t_collected - t_prev, train_time=now - t_collected,
+                       fps=frames / (now - t_prev))
+        if self.evaluation is not None and self.evaluation.due(frames_before, self.frames,
+                                                               self._is_last(reached)):
+            self.last_eval = self.evaluation()
+            metrics.update(self.last_eval, eval_time=time.perf_counter() - now)
+        metrics["wall_time"] = time.perf_counter() - start
+        self.wall_time = metrics["wall_time"]
+        self._record(metrics, bar, frames)
+        if self.run_dir is not None and self._checkpoint_due(reached):
+            self.checkpoint()
+        return reached
+
+    def _next_stage(self, metrics: Mapping[str, Any]) -> bool:
+        """Ask the curriculum whether its stage is over; if so, swap in the next stage's collector."""
+        if self.curriculum is None or self.frames >= self.t.total_frames:
+            return False
+        if not self.curriculum.advance(self.frames, metrics, list(self.losses)):
+            return False
+        self.collector.shutdown()
+        if self.evaluation is not None and hasattr(self.evaluation, "close"):
+            self.evaluation.close()
+        self.collector, env, evaluation = self.curriculum.next_collector(self.frames)
+        if self.evaluation is not None:  # on the new stage's env
+            self.evaluation = evaluation
+        self.agent_names = {g: list(names) for g, names in env.group_map.items()}
+        return True
 
     def _record(self, metrics: dict[str, Any], bar, frames: int) -> None:
         self.history.append(metrics)
@@ -450,6 +490,7 @@ class Trainer:
             # their workers, out of reach: None, and a resume restarts them.
             "carrier": carrier.clone() if carrier is not None else None,
             "simulator": snapshot.simulator_tensors(env) if env is not None else None,
+            "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -480,6 +521,8 @@ class Trainer:
             if g not in state.get("pools", {}):
                 raise ConfigError(f"checkpoint: it has no opponent pool for group {g!r} (per_group.{g}.policy changed)")
             pool.load_state_dict(state["pools"][g])
+        if self.curriculum is not None and state.get("curriculum") is not None:
+            self.curriculum.load_state_dict(state["curriculum"])  # build() made that stage's env
         self._scheduled = self.apply_schedules()  # from the frames done (a new total_frames included)
         carrier = state.get("carrier")
         if carrier is not None and snapshot.carrier(self.collector) is not None:

@@ -9,6 +9,7 @@ from torchrl.envs import EnvBase
 from torchrl_mappo import keys
 from torchrl_mappo.config import ConfigError, ModelConfig
 from torchrl_mappo.modules.actor import group_sizes
+from torchrl_mappo.modules.attention import AttentionCritic
 from torchrl_mappo.modules.nets import (
     AgentValues,
     Chain,
@@ -69,6 +70,8 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
       one-hot agent id (MAPPO paper);
     - ``local``: the agent's own observation only (IPPO).
 
+    ``cfg_model.critic: attention``: :func:`make_attention_critic` instead.
+
     ``critic_joint_actions`` adds the OTHER agents' actions
     (``(group, "action")``) to each agent's input; ``critic_agent_id`` a
     one-hot agent id.
@@ -85,6 +88,8 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
     the critic also reads ``(group, "critic_hidden")`` and ``"is_init"``
     and writes ``("next", group, "critic_hidden")``.
     """
+    if cfg_model.critic == "attention":
+        return make_attention_critic(env, group, cfg_model)
     n_agents, obs_dim = group_sizes(env, group)
     share = cfg_model.share_params
     mode = critic_mode(env, cfg_model)
@@ -154,3 +159,32 @@ def _recurrent_critic(env, group, cfg_model, in_keys, ndims, width, own_obs, age
         in_keys = in_keys + [keys.action(group)]
     return TensorDictModule(net, in_keys=[*in_keys, keys.critic_hidden(group), keys.IS_INIT],
                             out_keys=[keys.state_value(group), (keys.NEXT, *keys.critic_hidden(group))])
+
+
+def make_attention_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictModule:
+    """The attention critic of ``group`` (``model.critic: attention``); writes ``(group, "state_value")``.
+
+    Reads ``(group, "observation")`` (one token per agent), for ``all_obs``
+    every other group's observation too (one token per agent), the root
+    ``"state"`` where the critic input is ``state`` (or ``auto`` and the env
+    has one) as one more token, and ``(group, "mask")`` where the env marks
+    live agents (a dead agent is no key for the others). Its weights do not
+    depend on the number of agents (:class:`AttentionCritic`).
+    """
+    spec = env.observation_spec_unbatched
+    mode = critic_mode(env, cfg_model)
+    own = keys.observation(group)
+    others = [keys.observation(g) for g in env.group_map if g != group] if mode == "all_obs" else []
+    state = mode == "state"
+    if state:
+        global_inputs(env, group, "state")  # the one clear error when the env has no state
+    masked = keys.mask(group) in env.observation_spec.keys(True)
+    net = AttentionCritic(
+        tuple(spec[own].shape[1:]), cfg_model,
+        other_shapes=tuple(tuple(spec[k].shape[1:]) for k in others),
+        state_shape=tuple(spec[keys.STATE].shape) if state else None, masked=masked,
+    )
+    if cfg_model.orthogonal_init:
+        orthogonal_init_(net.head, last_gain=1.0)
+    in_keys = [own, *others] + ([keys.STATE] if state else []) + ([keys.mask(group)] if masked else [])
+    return TensorDictModule(net, in_keys=in_keys, out_keys=[keys.state_value(group)])

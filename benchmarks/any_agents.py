@@ -1,0 +1,250 @@
+"""Issue 15's result tables and plots, from the runs of ``examples/results/any_agents/commands.sh``.
+
+    python benchmarks/any_agents.py --runs /tmp/issue15-runs --out examples/results/any_agents [--parts ...]
+
+Parts (each skipped, with a line saying so, when its runs are missing):
+
+- ``critic``: target 1, attention vs concatenated-observation critic on
+  navigation with 12 agents (the sweep's own summary and curves);
+- ``speed``: frames/s of both critics at 12 and 24 agents, measured here
+  side by side (alternating, 3 rounds, one thread, in this process);
+- ``transfer``: target 2, the 4-agent policies evaluated at 2, 4, 8, 16
+  agents vs policies trained at that size (return per agent);
+- ``curriculum``: target 3, 2 -> 4 -> 8 agents vs 8 from scratch at equal
+  frames: final training return and evaluation at 8 agents.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SIZES = (2, 4, 8, 16)
+SEEDS = (0, 1, 2)
+EPISODES = 30
+
+
+def side(n: int) -> float:
+    """benchmarks/run.py's spawn scaling: the density of 4 agents in [-1, 1]^2."""
+    return round(max(1.0, math.sqrt(n / 4)), 3)
+
+
+def nav(n: int) -> list[str]:
+    s = side(n)
+    return [f"env.scenario_kwargs.n_agents={n}", f"env.scenario_kwargs.world_spawning_x={s}",
+            f"env.scenario_kwargs.world_spawning_y={s}"]
+
+
+def mean_std(xs: list[float]) -> str:
+    xs = [x for x in xs if math.isfinite(x)]
+    if not xs:
+        return "-"
+    return f"{statistics.mean(xs):.3f} ± {statistics.pstdev(xs):.3f}" if len(xs) > 1 else f"{xs[0]:.3f}"
+
+
+def evaluate(run: Path, n: int) -> float:
+    from torchrl_mappo.evaluate import evaluate_checkpoint
+
+    result = evaluate_checkpoint(run, episodes=EPISODES, num_envs=EPISODES, overrides=nav(n), seed=12345)
+    return result["groups"]["agents"]["return_mean"]
+
+
+def seeds(parent: Path, point: str) -> list[Path]:
+    """The finished seeds of a sweep, from ``parent`` and ``parent-rerun`` (seeds run again there)."""
+    out = []
+    for s in SEEDS:
+        for d in (parent, parent.with_name(parent.name + "-rerun")):
+            run = d / point / f"seed{s}"
+            if (run / "checkpoint.pt").exists() and _finished(run):
+                out.append(run)
+                break
+    return out
+
+
+def _rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def _finished(run: Path) -> bool:
+    import yaml
+
+    total = yaml.safe_load((run / "config.yaml").read_text())["train"]["total_frames"]
+    return int(_rows(run)[-1]["frames"]) >= total
+
+
+def final_return(run: Path) -> float:
+    """The runner's figure: mean batch return of the last 3 iterations (NaN batches left out)."""
+    values = [float(r["agents/episode_return"]) for r in _rows(run)[-3:] if r["agents/episode_return"] not in ("", "nan")]
+    return statistics.mean(values) if values else math.nan
+
+
+def fps(run: Path) -> float:
+    rows = _rows(run)
+    return float(rows[-1]["frames"]) / float(rows[-1]["wall_time"])
+
+
+def part_critic(runs: Path, out: Path) -> None:
+    src = runs / "nav12"
+    if not (src / "summary.md").exists():
+        print("critic: no nav12 sweep, skipped")
+        return
+    shutil.copy(src / "summary.md", out / "target1_nav12.md")
+    shutil.copy(src / "curves.png", out / "target1_nav12.png")
+    print((src / "summary.md").read_text())
+
+
+def part_speed(out: Path, rounds: int = 3) -> None:
+    """Frames/s of the training loop (collection + GAE + update) with each critic, alternating."""
+    import torch
+
+    from torchrl_mappo import Trainer
+    from torchrl_mappo.config import load_config
+
+    torch.set_num_threads(1)
+    fps: dict[tuple[int, str], list[float]] = {}
+    for _ in range(rounds):
+        for n in (12, 24):
+            for critic in ("mlp", "attention"):
+                cfg = load_config(REPO / "configs/vmas_navigation.yaml", [
+                    *nav(n), f"model.critic={critic}", "env.num_envs=60", "train.frames_per_batch=1200",
+                    "train.minibatch_size=400", "train.total_frames=2400", "train.num_threads=1",
+                    "run.progress_bar=false"])
+                history = Trainer.from_config(cfg).train()
+                fps.setdefault((n, critic), []).append(statistics.mean(r["fps"] for r in history[1:]))
+    lines = ["# Training-loop frames/s, navigation, attention vs MLP (concatenated-observation) critic", "",
+             "Measured by `python benchmarks/any_agents.py --parts speed`: 60 envs, 1200 frames per batch (20 steps), "
+             "10 epochs of 400-frame minibatches (the sweeps' 3 minibatches per epoch), one thread; per round each "
+             "config trains 2 batches and the "
+             "second is timed; the configs alternate within each of 3 rounds (the machine was shared with other "
+             "developers' jobs: compare the columns, not the absolute figures, with other tables).", "",
+             "| agents | mlp frames/s | attention frames/s | attention / mlp |", "|---|---|---|---|"]
+    for n in (12, 24):
+        m, a = statistics.median(fps[(n, "mlp")]), statistics.median(fps[(n, "attention")])
+        lines.append(f"| {n} | {m:.0f} | {a:.0f} | {a / m:.2f} |")
+    lines += ["", "Each round's figures: " + "; ".join(
+        f"{n} {c}: {', '.join(f'{x:.0f}' for x in v)}" for (n, c), v in fps.items())]
+    (out / "speed_critics.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def part_transfer(runs: Path, out: Path) -> None:
+    four = seeds(runs / "transfer-train4", "critic=mlp")
+    if not four:
+        print("transfer: no transfer-train4 runs, skipped")
+        return
+    rows, zero, native = [], {}, {}
+    for n in SIZES:
+        zero[n] = [evaluate(r, n) for r in four]
+        native[n] = [evaluate(r, n) for r in seeds(runs / f"transfer-train{n}", "critic=mlp")]
+        z, t = statistics.mean(zero[n]), statistics.mean(native[n]) if native[n] else math.nan
+        rows.append(f"| {n} | {side(n)} | {mean_std(zero[n])} | {mean_std(native[n])} | {z - t:+.3f} |")
+        print(rows[-1], flush=True)
+    lines = ["# Zero-shot transfer: navigation policies trained with 4 agents, played with 2 to 16", "",
+             "Return per agent (mean episode return over the group's agents), "
+             f"{EPISODES} episodes per seed (`torchrl-mappo eval RUN env.scenario_kwargs.n_agents=N ...`, seed 12345, "
+             "stochastic policy); mean ± std over 3 training seeds. Every policy: configs/vmas_navigation.yaml, "
+             "60k frames, 60 envs, MLP critic (the actor, a shared MLP over local observations, is what transfers). "
+             "The spawn area grows with the agents as in benchmarks/run.py (side sqrt(n/4), at least 1).", "",
+             "| agents | spawn side | trained with 4 (zero-shot) | trained with n | difference |", "|---|---|---|---|---|",
+             *rows]
+    (out / "target2_transfer.md").write_text("\n".join(lines) + "\n")
+    _bars(out / "target2_transfer.png", zero, native)
+
+
+def _bars(path: Path, zero: dict, native: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    x = range(len(SIZES))
+    for off, data, label in ((-0.2, zero, "trained with 4 agents (zero-shot)"), (0.2, native, "trained with n agents")):
+        means = [statistics.mean(data[n]) if data[n] else math.nan for n in SIZES]
+        errs = [statistics.pstdev(data[n]) if len(data[n]) > 1 else 0 for n in SIZES]
+        ax.bar([i + off for i in x], means, 0.4, yerr=errs, label=label, capsize=3)
+    ax.set_xticks(list(x), [str(n) for n in SIZES])
+    ax.set_xlabel("agents at evaluation")
+    ax.set_ylabel("return per agent")
+    ax.set_title("VMAS navigation: zero-shot transfer (3 seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def _curve(run: Path) -> tuple[list[float], list[float], list[int]]:
+    rows = _rows(run)
+    ok = [r for r in rows if r["agents/episode_return"] not in ("", "nan")]
+    return ([float(r["frames"]) for r in ok], [float(r["agents/episode_return"]) for r in ok],
+            [int(r.get("curriculum_stage") or 0) for r in ok])
+
+
+def part_curriculum(runs: Path, out: Path) -> None:
+    cur, scratch = seeds(runs / "curriculum", "critic=attention"), seeds(runs / "scratch8", "critic=attention")
+    if not cur or not scratch:
+        print("curriculum: runs missing, skipped")
+        return
+    ev = {"curriculum": [evaluate(r, 8) for r in cur], "scratch8": [evaluate(r, 8) for r in scratch]}
+    label = {"curriculum": "2 -> 4 -> 8 agents (15k, 15k, 30k frames)", "scratch8": "8 agents from scratch"}
+    lines = ["# Curriculum 2 -> 4 -> 8 agents vs 8 agents from scratch (VMAS navigation, 60k frames)", "",
+             "Both: configs/vmas_navigation.yaml, attention critic, 60 envs, 3000 frames per batch, 3 seeds. "
+             "Final return: the sweep's (mean batch return of the last 3 iterations, at 8 agents for both). "
+             f"Evaluation: {EPISODES} episodes per seed at 8 agents (spawn side {side(8)}), stochastic policy. "
+             "mean ± std over seeds.", "",
+             "| run | final training return | eval return at 8 agents | frames/s (shared machine) |", "|---|---|---|---|"]
+    for name, runs_ in (("curriculum", cur), ("scratch8", scratch)):
+        final = [final_return(r) for r in runs_]
+        speed = statistics.mean(fps(r) for r in runs_)
+        lines.append(f"| {label[name]} ({len(runs_)} seeds) | {mean_std(final)} | {mean_std(ev[name])} | {speed:.0f} |")
+    lines += ["", "Per seed (eval at 8): " + "; ".join(f"{n}: {', '.join(f'{x:.3f}' for x in v)}" for n, v in ev.items())]
+    (out / "target3_curriculum.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for name, color in (("curriculum", "tab:orange"), ("scratch8", "tab:blue")):
+        for i, run in enumerate(cur if name == "curriculum" else scratch):
+            frames, returns, _ = _curve(run)
+            ax.plot(frames, returns, color=color, alpha=0.7, label=label[name] if i == 0 else None)
+    for x in (15000, 30000):
+        ax.axvline(x, color="grey", ls=":", lw=1)
+    ax.set_xlabel("frames")
+    ax.set_ylabel("batch mean episode return (per agent)")
+    ax.set_title("navigation: curriculum stages at 15k / 30k frames (3 seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "target3_curriculum.png", dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="/tmp/issue15-runs", type=Path)
+    parser.add_argument("--out", default=REPO / "examples/results/any_agents", type=Path)
+    parser.add_argument("--parts", nargs="+", default=["critic", "transfer", "curriculum", "speed"],
+                        choices=["critic", "transfer", "curriculum", "speed"])
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for part in args.parts:
+        if part == "speed":
+            part_speed(args.out)
+        else:
+            globals()[f"part_{part}"](args.runs, args.out)
+    print(f"done in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
