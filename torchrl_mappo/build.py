@@ -71,15 +71,48 @@ def _make_sinks(cfg: Config, run_dir: str | Path, resume: Mapping[str, Any] | No
     )
 
 
+def _checked_env(cfg: Config, ready: EnvBase | None) -> EnvBase:
+    """``make_env`` (which raises the first problem of the env's specs), then the stepping checks."""
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.envs.check import inspect_env, run_checks
+
+    t = cfg.train
+    if ready is not None:
+        if cfg.collector.kind != "sync":
+            raise ConfigError(
+                f"collector.kind={cfg.collector.kind!r}: an env handed in ready lives in this process; use "
+                "collector.kind: sync, or give its constructor as env.family: torchrl with env.make"
+            )
+        numel = max(ready.batch_size.numel(), 1)
+        if t.frames_per_batch % numel:
+            raise ConfigError(
+                f"train.frames_per_batch={t.frames_per_batch}: must be a multiple of the env's batch size "
+                f"({numel} envs)"
+            )
+    env = make_env(cfg.env, seed=t.seed, device=t.device, env=ready)
+    notes = inspect_env(env.base_env, cfg.env, cfg.model)
+    for note in notes.notes:
+        print(f"note: {note}", flush=True)
+    problems = notes.problems + run_checks(env, seed=t.seed)
+    if problems:
+        notes.problems = problems
+        notes.raise_first("env check")
+    return env
+
+
 def build(
-    cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None
+    cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None,
+    env: EnvBase | None = None,
 ) -> Pipeline:
-    """Every component ``cfg`` names.
+    """Every component ``cfg`` names (with ``env``: on that ready TorchRL env instead of ``cfg.env``'s).
 
     Every group of the env gets an actor; groups with ``per_group.<g>.policy:
     random`` act at random and do not learn, the others get a critic, a loss
     and optimizers built from ``model`` / ``loss`` / ``train.lr`` with their
-    ``per_group`` overrides applied. With ``resume`` (a checkpoint's state)
+    ``per_group`` overrides applied. The env is checked before anything
+    else (:mod:`torchrl_mappo.envs.check`): its specs, what MAPPO needs,
+    and a short random rollout (TorchRL's ``check_env_specs``, finite
+    numbers); what the check adapted is printed as ``note:`` lines. With ``resume`` (a checkpoint's state)
     the collector gets only the frames left. With ``run_dir``, the sinks
     write ``run_dir/metrics.csv`` and the ``run.logger``.
 
@@ -88,7 +121,6 @@ def build(
             already spent, an env that fails on its first reset.
     """
     from torchrl_mappo.collectors import make_collector
-    from torchrl_mappo.envs import make_env
     from torchrl_mappo.envs.factory import env_error
     from torchrl_mappo.loss import make_loss
     from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
@@ -98,7 +130,7 @@ def build(
     t = cfg.train
     apply_threads(cfg)
     torch.manual_seed(t.seed)
-    env = make_env(cfg.env, seed=t.seed, device=t.device)
+    env = _checked_env(cfg, env)
     groups = list(env.group_map)
     cfg.check_groups(groups)
     learners = [g for g in groups if cfg.group(g).policy == "learn"]

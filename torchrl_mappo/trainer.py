@@ -130,9 +130,14 @@ class Trainer:
 
     @classmethod
     def from_config(
-        cls, cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None
+        cls, cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None,
+        env: Any = None,
     ) -> "Trainer":
         """:func:`~torchrl_mappo.build.build` everything ``cfg`` names, and a trainer over it.
+
+        ``env``: a ready TorchRL ``EnvBase`` (batched or not, the multi-agent
+        layout) trained instead of the one ``cfg.env`` names; everything else
+        comes from ``cfg``.
 
         With ``run_dir``, metrics go to ``run_dir/metrics.csv`` and
         checkpoints to ``run_dir/checkpoints/`` (latest: ``run_dir/checkpoint.pt``).
@@ -141,7 +146,7 @@ class Trainer:
         """
         from torchrl_mappo.build import build
 
-        p = build(cfg, run_dir=run_dir, resume=resume)
+        p = build(cfg, run_dir=run_dir, resume=resume, env=env)
         trainer = cls(
             p.collector, p.losses, cfg, optimizers=p.optimizers, actors={g: p.actors[g] for g in p.losses},
             groups=list(p.actors), sinks=p.sinks, run_dir=run_dir, agent_names=dict(p.env.group_map),
