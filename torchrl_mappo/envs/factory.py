@@ -261,6 +261,14 @@ def env_error(cfg_env: EnvConfig, what: str, err: Exception) -> ConfigError:
     """One line for an env that fails in its simulator's own code: the settings, then the cause."""
     kwargs = f" with env.scenario_kwargs={cfg_env.scenario_kwargs}" if cfg_env.scenario_kwargs else ""
     first = (str(err).strip().splitlines() or [""])[0][:200]
+    if cfg_env.family == "torchrl":
+        hint = "fix the env's constructor"
+        if "must match the env batch size" in first:
+            hint = ("an unbatched spec: give every spec the env's batch size as its leading dims "
+                    "(shape=(*batch_size, ...))")
+        elif "mismatch" in first and "Composite" in first:
+            hint = "a spec's leading dims must be those of the Composite holding it ([*batch, n_agents, ...] in a group)"
+        return ConfigError(f"env.make={cfg_env.make!r} {what} ({type(err).__name__}: {first}); {hint}")
     return ConfigError(
         f"env: {cfg_env.family} scenario {cfg_env.scenario!r}{kwargs} {what} "
         f"({type(err).__name__}{': ' + first if first else ''}); check the scenario and its kwargs"

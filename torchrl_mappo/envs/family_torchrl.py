@@ -19,7 +19,6 @@ from typing import Any, Callable
 from torchrl.data import Composite
 from torchrl.envs import EnvBase, SerialEnv
 
-from torchrl_mappo import keys
 from torchrl_mappo.config import EnvConfig
 from torchrl_mappo.errors import ConfigError
 
@@ -78,8 +77,8 @@ def _checked(env: Any, where: str) -> EnvBase:
 
 
 def ensure_group_map(env: EnvBase) -> dict[str, list[str]]:
-    """The env's ``group_map``; where it has none, read off its specs (every root entry holding an
-    ``"observation"``, agents ``<group>_<i>``) and set on the env."""
+    """The env's ``group_map``; where it has none, read off its specs (every root entry of the
+    observation spec with an agent dim after the batch dims; agents ``<group>_<i>``) and set on the env."""
     group_map = getattr(env, "group_map", None)
     if isinstance(group_map, list):  # a SerialEnv answers with one per copy
         group_map = group_map[0]
@@ -88,9 +87,8 @@ def ensure_group_map(env: EnvBase) -> dict[str, list[str]]:
         group_map = {}
         for group in spec.keys():
             entry = spec[group]
-            if isinstance(entry, Composite) and keys.OBSERVATION in entry.keys():
-                n = entry[keys.OBSERVATION].shape[env.batch_dims] if entry[keys.OBSERVATION].ndim > env.batch_dims else 0
-                group_map[group] = [f"{group}_{i}" for i in range(n)]
+            if isinstance(entry, Composite) and len(entry.shape) > env.batch_dims:
+                group_map[group] = [f"{group}_{i}" for i in range(entry.shape[env.batch_dims])]
     group_map = {g: list(agents) for g, agents in dict(group_map).items()}
     env.group_map = group_map
     return group_map
