@@ -117,7 +117,9 @@ def make_gymnasium_ma_env(cfg: EnvConfig, seed: int | None, device: str, batch: 
 
     def make_one() -> EnvBase:
         try:
-            raw = gymnasium.make(env_id, max_episode_steps=cfg.max_steps, **cfg.scenario_kwargs)
+            # EPyMARL envs return list rewards by design: gymnasium's single-agent checker would warn.
+            raw = gymnasium.make(env_id, max_episode_steps=cfg.max_steps, disable_env_checker=True,
+                                 **cfg.scenario_kwargs)
         except TypeError as err:
             raise ConfigError(f"env.scenario_kwargs: {env_id} rejected them: {err}") from None
         return GymnasiumMAEnv(raw, device=device)
