@@ -264,3 +264,12 @@ def test_a_missing_package_names_the_extra(capsys):
     code = main(["train", CUSTOM, "env.family=gymnasium_ma", "env.scenario=notapackage:Foo-v0", "env.make=null"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot import 'notapackage'" in err and "pip install 'torchrl_mappo[epymarl]'" in err
+
+
+def test_an_env_whose_state_is_no_array_trains_without_one_and_int_observations_become_float():
+    env = make_env(config_from_dict({"env": {"family": "pettingzoo", "scenario": "pettingzoo.classic.rps_v2",
+                                             "num_envs": 1, "max_steps": 5}}).env)
+    assert keys.STATE not in env.observation_spec.keys()  # rps_v2's `state` is a dict, not state()
+    assert env.observation_spec[keys.observation("player")].dtype == torch.float32  # int64 in the env
+    td = env.rollout(5)
+    assert td.get(keys.observation("player")).dtype == torch.float32

@@ -53,11 +53,11 @@ def _call(factory: Callable, cfg: EnvConfig) -> Any:
 
 
 def _has_state(raw: Any) -> bool:
+    """Whether ``state()`` gives an array (rps_v2's ``state`` is a dict; many envs raise)."""
     try:
         raw.reset(seed=0)
-        raw.state()
-        return True
-    except (NotImplementedError, AttributeError):
+        return hasattr(raw.state(), "shape")
+    except Exception:  # NotImplementedError, AttributeError, or an attribute that is no method
         return False
 
 

@@ -8,6 +8,7 @@ that installs it (:func:`require`).
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from torchrl_mappo.errors import ConfigError, did_you_mean
@@ -27,10 +28,26 @@ def require(module: str, family: str, where: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as err:
+        _no_such_module(module, err, where)
         extra = EXTRAS.get(family, family)
         raise ConfigError(
             f"{where}: cannot import {module!r} ({err}); install it, e.g. pip install 'torchrl_mappo[{extra}]'"
         ) from None
+
+
+def _no_such_module(module: str, err: ImportError, where: str) -> None:
+    """A module that does not exist in a package that does: name its siblings, not an extra."""
+    parent, _, last = module.rpartition(".")
+    if not parent or getattr(err, "name", None) != module:
+        return
+    try:
+        package = importlib.import_module(parent)
+    except ImportError:
+        return
+    names = sorted(m.name for m in pkgutil.iter_modules(getattr(package, "__path__", [])) if not m.name.startswith("_"))
+    raise ConfigError(
+        f"{where}: {parent} has no module {last!r}{did_you_mean(last, names)} (it has: {', '.join(names)})"
+    )
 
 
 def available_scenarios(family: str) -> list[str]:
