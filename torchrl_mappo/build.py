@@ -97,6 +97,7 @@ def _checked_env(cfg: Config, ready: EnvBase | None) -> EnvBase:
     if problems:
         notes.problems = problems
         notes.raise_first("env check")
+    env.set_seed(t.seed)  # the checks stepped it: training starts where it would have without them
     return env
 
 
