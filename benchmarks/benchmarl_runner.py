@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-FIELDS = ["iteration", "frames", "unix_time", "episode_return", "collect_s", "train_s", "eval_s"]
+FIELDS = ["iteration", "frames", "unix_time", "episode_return", "collect_s", "train_s", "eval_s", "eval_return"]
 
 try:
     from benchmarl.experiment import Callback
@@ -80,11 +80,27 @@ class Recorder(Callback):
         now = time.time()
         if self.rows and self.t_trained is not None:
             self.rows[-1]["eval_s"] = now - self.t_trained
+        if self.rows:
+            self.rows[-1]["eval_return"] = episode_return(rollouts, self.experiment.group_map)
         self.t_mark = now
 
     def close(self) -> None:
         if self.rows:
             self._write(self.rows[-1])
+
+
+def episode_return(rollouts, group_map) -> float:
+    """Mean over the evaluation episodes and the groups of the agents' mean return, as BenchMARL's
+    own logger computes it: each rollout (one env's) is cut after its first done."""
+    cut = []
+    for r in rollouts:
+        done = r.get(("next", "done")).reshape(r.shape[0], -1).any(-1).nonzero()
+        cut.append(r[: int(done[0]) + 1] if done.numel() else r)
+    per_group = []
+    for group in group_map:
+        returns = [float(r.get(("next", group, "reward")).sum(0).mean()) for r in cut]
+        per_group.append(sum(returns) / len(returns))
+    return sum(per_group) / len(per_group)
 
 
 def main(argv: list[str] | None = None) -> int:

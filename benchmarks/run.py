@@ -116,6 +116,7 @@ class Result:
     meta: dict
     log: Path
     target: float | None
+    startup_s: float = math.nan  # process start -> training loop start (the first frame is collected next)
 
     @property
     def ok(self) -> bool:
@@ -256,8 +257,9 @@ def run_tasks(args, tasks: list[Task]) -> tuple[list[Result], bool]:
 def result_of(t: Task, args) -> Result:
     p = t.process
     curve, meta = read_curve(t.run_dir, p.start)
+    startup = meta.get("unix_time_train_start", math.nan) - p.start
     return Result(t.system, t.variant.label, t.seed, p.exit_code, p.wall_s, p.peak_rss_mib, p.cpu_s, curve, meta,
-                  p.log, args.target)
+                  p.log, args.target, startup)
 
 
 def report_run(t: Task, args) -> None:
@@ -299,14 +301,15 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else math.nan
 
 
-COLUMNS = ["system", "variant", "seed", "wall s", "frames", "frames/s", "loop frames/s", "agent-steps/s",
+COLUMNS = ["system", "variant", "seed", "wall s", "s to first frame", "frames", "frames/s", "loop frames/s", "agent-steps/s",
            "t→target s", "frames→target", "final return", "peak RSS MiB", "collect %", "CPU cores"]
 
 
 def row_of(r: Result) -> dict:
     ttt, ftt = r.to_target()
     return {
-        "system": r.system, "variant": r.variant, "seed": r.seed, "wall s": r.wall_s, "frames": r.frames,
+        "system": r.system, "variant": r.variant, "seed": r.seed, "wall s": r.wall_s,
+        "s to first frame": r.startup_s, "frames": r.frames,
         "frames/s": r.fps, "loop frames/s": r.loop_fps, "agent-steps/s": r.agent_steps_per_s,
         "t→target s": ttt, "frames→target": ftt, "final return": r.final_return,
         "peak RSS MiB": r.peak_rss_mib, "collect %": 100 * r.collect_share,
@@ -314,7 +317,7 @@ def row_of(r: Result) -> dict:
     }
 
 
-SPECS = {"wall s": ".1f", "frames": ".0f", "frames/s": ".0f", "loop frames/s": ".0f", "agent-steps/s": ".0f",
+SPECS = {"wall s": ".1f", "s to first frame": ".1f", "frames": ".0f", "frames/s": ".0f", "loop frames/s": ".0f", "agent-steps/s": ".0f",
          "t→target s": ".1f", "frames→target": ".0f", "final return": ".3f", "peak RSS MiB": ".0f",
          "collect %": ".0f", "CPU cores": ".2f"}
 

@@ -3,9 +3,13 @@
 1. speed next to one busy process (``nice``, pinned to the last core) over
    speed alone, for ``train.num_threads=auto`` (the default) and ``null``
    (torch's choice, the old default), runs alternating;
-2. ``--seeds 0 1 --jobs 2``: aggregate frames/s over one seed alone.
+2. ``--seeds 0 1 --jobs 2``: aggregate frames/s over one seed alone;
+0. (``--targets 0``) the machine's own ceiling for target 2: the same ratio for a fixed
+   one-thread torch workload with no I/O, no Python-heavy code and no start-up (MAPPO-sized
+   matmuls, forward and backward), one process alone vs two at once. Two processes on "2 cores"
+   of a VM can stay below 2x when the host's cores are shared (SMT siblings, memory bandwidth).
 
-    python benchmarks/targets.py [--frames 60000] [--reps 2] [--out FILE]
+    python benchmarks/targets.py [--targets 0 1 2] [--frames 60000] [--reps 2] [--out FILE]
 
 Frames/s are over each run's training loop (``metrics.csv``'s ``wall_time``);
 target 2 also gives frames over the whole command's wall time (start-up
@@ -46,6 +50,41 @@ def runs(root: Path, frames: int, grid=(), seeds=(0,), jobs=1) -> tuple[list[dic
     return records, wall
 
 
+CEILING_WORK = """
+import time, torch
+torch.set_num_threads(1)
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.Tanh(), torch.nn.Linear(64, 64), torch.nn.Tanh(),
+                          torch.nn.Linear(64, 2))
+opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+x = torch.randn(1000, 64)
+steps, end = 0, time.perf_counter() + {seconds}
+while time.perf_counter() < end:
+    loss = net(x).pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    steps += 1
+print(steps / {seconds})
+"""
+
+
+def ceiling(seconds: float) -> tuple[float, float]:
+    """(steps/s of one process alone, summed steps/s of two at once) of :data:`CEILING_WORK`."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    code = CEILING_WORK.format(seconds=seconds)
+
+    def start():
+        return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+
+    alone = float(start().communicate()[0])
+    pair = [start(), start()]
+    return alone, sum(float(p.communicate()[0]) for p in pair)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=60_000)
@@ -57,6 +96,17 @@ def main(argv=None) -> int:
     root = Path(tempfile.mkdtemp(prefix="targets-"))
     lines = [f"navigation config, {args.frames} frames per run, {available_cores()} cores, {args.reps} rep(s); "
              f"frames/s over the training loop.", ""]
+    if 0 in args.targets:
+        rows = []
+        for rep in range(args.reps):
+            rows.append(ceiling(10.0))
+            print(f"[{time.strftime('%H:%M:%S')}] ceiling rep {rep}: {rows[-1]}", flush=True)
+        lines += ["## The machine's ceiling for target 2: a fixed one-thread torch workload", "",
+                  "10 s of Adam steps on a 64x64 MLP, minibatch 1000 (no env, no start-up in the timing).", "",
+                  "| rep | alone: steps/s | two at once: summed steps/s | two / one |", "|---|---|---|---|"]
+        for i, (a, b) in enumerate(rows):
+            lines.append(f"| {i} | {a:.0f} | {b:.0f} | {b / a:.2f}x |")
+        lines.append("")
     if 1 in args.targets:
         speed: dict[tuple[str, bool], list[float]] = {}
         for rep in range(args.reps):

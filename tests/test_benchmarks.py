@@ -112,3 +112,28 @@ def test_jobs_run_side_by_side_with_their_share_of_threads(tmp_path):
     assert first["jobs"] == second["jobs"] == 2
     assert second["unix_time_start"] < first["unix_time_start"] + first["wall_s"]  # both ran at once
     assert "| torchrl_mappo | default | median of 2 (" in proc.stdout
+
+
+@pytest.mark.slow
+def test_suite_runs_a_task_reports_its_evaluations_and_does_not_redo_it(tmp_path):
+    cmd = [sys.executable, "benchmarks/suite.py", "--tasks", "navigation", "--frames", "8000", "--seeds", "0",
+           "--eval-every", "4000", "--eval-episodes", "4", "--out", str(tmp_path),
+           "--set", "env.num_envs=40", "train.frames_per_batch=4000", "model.hidden_sizes=[16]"]
+    first = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "1 runs to do" in first.stdout
+    row = next(line for line in (tmp_path / "suite.md").read_text().splitlines() if line.startswith("| navigation"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "1" and cells[6] == "8k" and "±" in cells[5]  # one seed, evaluated at the end (8k frames)
+    with open(tmp_path / "suite.csv") as f:
+        (record,) = list(csv.DictReader(f))
+    assert float(record["eval_end_mean"]) == pytest.approx(float(cells[5].split(" ± ")[0]), abs=1e-3)
+    assert (tmp_path / "suite.png").stat().st_size > 0
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "0 runs to do" in again.stdout
+
+
+def test_suite_rejects_an_evaluation_period_that_misses_120k(tmp_path):
+    proc = subprocess.run([sys.executable, "benchmarks/suite.py", "--eval-every", "7000", "--out", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "--eval-every must divide 120000" in proc.stderr

@@ -100,7 +100,9 @@ def test_multi_sync_trains_with_current_weights_and_resumes(tmp_path):
     assert_finite_history(history)
     # [workers, num_envs / workers, T]: time stays last for GAE.
     assert shapes == [(2, 2, 20)] * 2
-    assert max(gaps) < 1e-4, gaps  # batch 2 came from the perturbed weights
+    # Batch 2 came from the perturbed weights (stale ones are O(1) away). Not ~1e-6: a TanhNormal's
+    # log-prob of an action near the bounds (atanh) is float32-sensitive to how another process ran it.
+    assert max(gaps) < 1e-2, gaps
 
     # The episodes in flight live in the workers: not in the checkpoint; a
     # resume continues weights and counters and restarts the episodes.
@@ -146,7 +148,7 @@ def test_ray_collector_on_a_local_head_trains_two_iterations():
         history = trainer.train()
         assert [row["frames"] for row in history] == [80, 160]
         assert_finite_history(history)
-        assert max(gaps) < 1e-4, gaps  # the Ray workers act with the trainer's weights
+        assert max(gaps) < 1e-2, gaps  # the Ray workers act with the trainer's weights (see multi_sync's test)
     finally:
         trainer.collector.shutdown()
     assert not ray.is_initialized(), "the private Ray instance must be shut down with the collector"

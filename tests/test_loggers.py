@@ -3,6 +3,7 @@ import csv
 import glob
 import math
 import re
+import time
 
 import pytest
 
@@ -59,7 +60,11 @@ def test_wandb_logger_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     run_dir, returns = run(tmp_path, "wandb")
     (record,) = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
-    data = open(record, "rb").read()
+    # wandb-core (0.31) may still be writing the offline log after finish() returns on a busy
+    # machine ("flowcontrol: backed up, offloading to disk"): wait for it, up to a minute.
+    deadline = time.monotonic() + 60
+    while b"agents/episode_return" not in (data := open(record, "rb").read()) and time.monotonic() < deadline:
+        time.sleep(0.5)
     # The offline run log (synced later with `wandb sync`) holds the metric and its values.
     assert b"agents/episode_return" in data
     # metrics.csv keeps 6 significant digits; the log holds full floats as text.

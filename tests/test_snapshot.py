@@ -50,3 +50,20 @@ def test_non_vmas_envs_have_no_simulator_snapshot():
     env = make_env(cfg.env, seed=0)
     assert snapshot.vmas_simulator(env) is None and snapshot.simulator_tensors(env) is None
     env.close()
+
+
+def test_a_checkpoint_whose_episodes_lack_an_entry_restarts_them(capsys):
+    """A checkpoint from before VMAS's time limit moved to StepCounter has no ``step_count``."""
+    from torchrl_mappo import Trainer
+
+    trainer = Trainer.from_config(small_cfg())
+    next(iter(trainer.collector))
+    state = trainer.state_dict()
+    assert "step_count" in state["carrier"].keys()
+    old = dict(state, carrier=state["carrier"].exclude("step_count"))
+    fresh = Trainer.from_config(small_cfg())
+    fresh.load_state_dict(old)
+    assert "they restart from a reset" in capsys.readouterr().err
+    assert "step_count" in snapshot.carrier(fresh.collector).keys()  # the fresh episodes, not the old ones
+    for t in (trainer, fresh):
+        t.collector.shutdown()

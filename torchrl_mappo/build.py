@@ -2,14 +2,14 @@
 
 The wiring in one place, in the order data flows: seed -> env -> one actor
 per group (random for ``policy: random`` groups) -> a critic and a loss per
-learning group -> optimizers -> collector -> metrics sinks. The CLI,
+learning group -> optimizers -> collector -> metrics sinks -> the periodic evaluation. The CLI,
 :meth:`Trainer.from_config <torchrl_mappo.Trainer.from_config>`, the
 ablation runner and the benchmarks all build through here; take the pieces
 into your own loop if you prefer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -41,6 +41,10 @@ class Pipeline:
     optimizers: dict[str, list[torch.optim.Optimizer]]
     collector: BaseCollector
     sinks: Any = None
+    pools: dict = field(default_factory=dict)
+    """``{group: OpponentPool}`` of the ``policy: pool`` groups (:mod:`torchrl_mappo.selfplay`)."""
+    evaluation: Any = None
+    """``train.eval_every``'s :class:`~torchrl_mappo.evaluate.PeriodicEvaluation` (``None``: off)."""
 
 
 def adam(params, lr: float) -> torch.optim.Optimizer:
@@ -108,12 +112,16 @@ def build(
     """Every component ``cfg`` names (with ``env``: on that ready TorchRL env instead of ``cfg.env``'s).
 
     Every group of the env gets an actor; groups with ``per_group.<g>.policy:
-    random`` act at random and do not learn, the others get a critic, a loss
-    and optimizers built from ``model`` / ``loss`` / ``train.lr`` with their
-    ``per_group`` overrides applied. The env is checked before anything
-    else (:mod:`torchrl_mappo.envs.check`): its specs, what MAPPO needs,
-    and a short random rollout (TorchRL's ``check_env_specs``, finite
-    numbers); what the check adapted is printed as ``note:`` lines. With ``resume`` (a checkpoint's state)
+    random`` act at random and do not learn, ``learn`` groups get a critic, a
+    loss and optimizers built from ``model`` / ``loss`` / ``train.lr`` with
+    their ``per_group`` overrides applied. A ``mirror <source>`` group gets an
+    actor, critic and loss tied to ``source``'s networks and ``source``'s
+    optimizers; a ``pool`` group an actor of its own, frozen, loaded from
+    ``pools[g]``'s snapshots of its source (:mod:`torchrl_mappo.selfplay`). The env is
+    checked before anything else (:mod:`torchrl_mappo.envs.check`): its specs,
+    what MAPPO needs, and a short random rollout (TorchRL's
+    ``check_env_specs``, finite numbers); what the check adapted is printed
+    as ``note:`` lines. With ``resume`` (a checkpoint's state)
     the collector gets only the frames left. With ``run_dir``, the sinks
     write ``run_dir/metrics.csv`` and the ``run.logger``.
 
@@ -126,6 +134,7 @@ def build(
     from torchrl_mappo.loss import make_loss
     from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
 
+    from torchrl_mappo import keys, selfplay
     from torchrl_mappo.threads import apply_threads
 
     t = cfg.train
@@ -134,21 +143,46 @@ def build(
     env = _checked_env(cfg, env)
     groups = list(env.group_map)
     cfg.check_groups(groups)
-    learners = [g for g in groups if cfg.group(g).policy == "learn"]
+    kinds = {g: cfg.group(g).kind()[0] for g in groups}
+    learners = [g for g in groups if kinds[g] == "learn"]
     if not learners:
         raise ConfigError(
-            f"per_group: every group of the env ({', '.join(groups)}) has policy: random, so nothing "
+            f"per_group: no group of the env ({', '.join(groups)}) has policy: learn, so nothing "
             "would be trained; let at least one group learn (per_group.<group>.policy: learn)"
         )
     actors = {
-        g: make_actor(env, g, cfg.group_model(g)) if g in learners else make_random_actor(env, g)
-        for g in groups
+        g: make_random_actor(env, g) if kinds[g] == "random" else make_actor(env, g, cfg.group_model(g))
+        for g in groups if kinds[g] in ("learn", "random")
     }
     losses = {
         g: make_loss(actors[g], make_critic(env, g, cfg.group_model(g)), env, g, cfg.group_loss(g))
         for g in learners
     }
     optimizers = {g: make_optimizers(losses[g], cfg.group_lr(g), t) for g in learners}
+    pools = {}
+    for i, g in enumerate(groups):  # mirror and pool groups play a learning group's policy
+        source = cfg.policy_source(g, groups)
+        if source is None:
+            continue
+        where = f"per_group.{g}.policy={cfg.group(g).policy!r}"
+        selfplay.check_same_specs(env, g, source, where)
+        actors[g] = make_actor(env, g, cfg.group_model(source))
+        if kinds[g] == "pool":
+            s = cfg.group(g)
+            pools[g] = selfplay.OpponentPool(actors[source], actors[g], size=s.pool_size, every=s.snapshot_every,
+                                             sampling=s.pool_sampling, seed=(t.seed + 7919 * (i + 1)) % 2**32)
+            continue
+        selfplay.tie(actors[g], actors[source])
+        critic = make_critic(env, g, cfg.group_model(source))
+        if keys.STATE in critic.in_keys:
+            raise ConfigError(
+                f"{where}: the critic reads the global state, which is the same for both groups, so one critic "
+                f"cannot value both; set model.critic_input: concat_obs (each group's own observations)"
+            )
+        selfplay.tie(critic, losses[source].critic_network)
+        losses[g] = make_loss(actors[g], critic, env, g, cfg.group_loss(source))
+        optimizers[g] = optimizers[source]  # one policy: one optimizer, stepped on both groups' data
+    actors = {g: actors[g] for g in groups}  # the env's order: the collector runs them in it
     done_frames = resume["frames"] if resume is not None else 0
     if done_frames >= t.total_frames:
         raise ConfigError(
@@ -166,4 +200,6 @@ def build(
     if cfg.collector.kind != "sync":
         env.close()  # only its specs were needed: the workers step their own envs
     sinks = _make_sinks(cfg, run_dir, resume) if run_dir is not None else None
-    return Pipeline(env, actors, losses, optimizers, collector, sinks)
+    from torchrl_mappo.evaluate import make_evaluation
+
+    return Pipeline(env, actors, losses, optimizers, collector, sinks, pools, make_evaluation(cfg, actors))

@@ -71,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--video", default=None, metavar="OUT.gif|OUT.mp4",
                     help="draw the first episodes of the first env (VMAS) into a GIF or MP4")
 
+    lg = sub.add_parser("league", help="round-robin of checkpoints (and 'random') on a two-team battle: "
+                                       "win-rate matrix and Elo")
+    lg.add_argument("players", nargs="+", metavar="RUN_OR_CKPT", help="run directories, checkpoint files or 'random'")
+    lg.add_argument("--episodes", type=int, default=20, help="episodes per pair and side (default 20)")
+    lg.add_argument("--group", default=None, help="the trained group whose policy a checkpoint plays "
+                                                  "(default: its first)")
+    lg.add_argument("--deterministic", action="store_true", help="act with the policies' modes")
+    lg.add_argument("--seed", type=int, default=12345)
+    lg.add_argument("--out", default=None, help="write league.md, league.json and league.png there")
+    lg.add_argument("--json", action="store_true", help="print the result as JSON")
+
     pl = sub.add_parser("plot", help="learning curves (return per group vs frames and vs wall time)")
     pl.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (several are overlaid)")
     pl.add_argument("--out", default=None, help="PNG path (default: <first run>/learning_curves.png)")
@@ -200,6 +211,28 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _league(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from torchrl_mappo.league import labels_of, markdown, play_league, write
+
+    if args.episodes <= 0:
+        raise ConfigError(f"--episodes={args.episodes}: must be a positive integer")
+    if not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed={args.seed}: must be in [0, 2**32)")
+    result = play_league(args.players, episodes=args.episodes, group=args.group, seed=args.seed,
+                         deterministic=args.deterministic)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(markdown(result, labels_of(result["players"])))
+    if args.out is not None:
+        md, js, png = write(result, Path(args.out))
+        print(f"table: {md}\njson: {js}\nheatmap: {png}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = _parser()
@@ -221,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plot(args)
         if args.command == "sweep":
             return _many(args, grid=args.grid, kind="sweep")
+        if args.command == "league":
+            return _league(args)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -261,6 +261,14 @@ class TrainConfig(_Section):
     scheduled, not learned); ``null``: learned."""
     autocast: bool = False
     """Run the loss under ``torch.autocast`` (bfloat16 on CPU, float16 on CUDA)."""
+    eval_every: int | None = None
+    """Evaluate the current policy every this many frames (after the iteration that reaches each
+    multiple, and after the last one): deterministic actions, ``eval_episodes`` whole episodes on an
+    env of its own seeded apart from training's, the same episodes every time. Writes
+    ``eval/<group>/episode_return`` (and ``_std``) to metrics.csv, the logger and the progress bar;
+    training is unchanged (its RNG is restored). ``null``: never."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (``train.eval_every``); run on ``min(env.num_envs, eval_episodes)`` envs."""
     max_nonfinite_updates: int = 10
     """An update whose loss, gradients or resulting weights are not finite is skipped (rolled back)
     with a warning; this many in a row stop training (with a checkpoint of the last good weights)."""
@@ -292,6 +300,9 @@ class TrainConfig(_Section):
              f"must be 'auto', a number between 1 and the number of CPU cores ({cores}), or null")
         self._check_device(where)
         need(self.max_nonfinite_updates >= 1, where, "max_nonfinite_updates", "must be >= 1")
+        need(self.eval_every is None or self.eval_every > 0, where, "eval_every",
+             "must be a positive number of frames, e.g. train.eval_every=30000, or null for no evaluation")
+        need(self.eval_episodes >= 1, where, "eval_episodes", "must be >= 1")
 
     def _check_device(self, where: str) -> None:
         where = f"{where}.device={self.device!r}"
@@ -415,17 +426,52 @@ class GroupConfig(_Section):
     """Fields of the ``loss`` section that differ for this group (checked like ``loss``)."""
     lr: float | None = None
     """This group's learning rate (``null``: ``train.lr``)."""
-    policy: Literal["learn", "random"] = "learn"
-    """``random``: the group acts uniformly at random and never trains (an opponent for
-    competitive settings)."""
+    policy: str = "learn"
+    """``learn``; ``random`` (acts uniformly at random, never trains: an opponent for competitive
+    settings); ``mirror <group>`` (shared self-play: acts with that group's actor, and its
+    experience trains that actor too); or ``pool`` (acts with frozen snapshots of ``pool_of``'s
+    actor, never trains). ``mirror`` and ``pool`` need equal observation and action specs
+    (:mod:`torchrl_mappo.selfplay`)."""
+    pool_of: str | None = None
+    """``policy: pool``: the learning group whose snapshots this group plays (``null``: the only
+    other learning group)."""
+    pool_size: int = 10
+    """``policy: pool``: snapshots kept (the oldest dropped first)."""
+    snapshot_every: int = 5
+    """``policy: pool``: iterations between snapshots of ``pool_of``'s actor (the first snapshot is
+    its initial policy)."""
+    pool_sampling: Literal["uniform", "latest"] = "uniform"
+    """``policy: pool``: the opponent of each batch is drawn from the snapshots uniformly, or with
+    weight ``i + 1`` for the i-th oldest (``latest``)."""
+
+    def kind(self) -> tuple[str, str | None]:
+        """``policy`` parsed: ``(learn|random|mirror|pool, source group or None)``."""
+        from torchrl_mappo.selfplay import parse_policy
+
+        return parse_policy(self.policy)
 
     def check(self, where: str) -> None:
         """Range checks; ``where`` is ``"<origin>: per_group.<group>"``."""
         self._need(self.lr is None or self.lr > 0, where, "lr", "must be a positive number")
-        for name in ("model", "loss", "lr"):
-            self._need(self.policy != "random" or getattr(self, name) in ({}, None), where, name,
-                       f"the group acts at random and never trains; drop it, or set {where.split(': ')[-1]}"
-                       ".policy: learn")
+        try:
+            kind, _ = self.kind()
+        except ValueError as err:
+            raise ConfigError(f"{where}.policy={self.policy!r}: {err}") from None
+        name = where.split(": ")[-1]
+        if kind != "learn":
+            what = ("acts at random and never trains" if kind == "random" else
+                    "plays frozen snapshots and never trains" if kind == "pool" else
+                    "acts and trains with its source group's networks and settings")
+            for field_name in ("model", "loss", "lr"):
+                self._need(getattr(self, field_name) in ({}, None), where, field_name,
+                           f"the group {what}; drop it, or set {name}.policy: learn")
+        defaults = GroupConfig()
+        if kind != "pool":
+            for field_name in ("pool_of", "pool_size", "snapshot_every", "pool_sampling"):
+                self._need(getattr(self, field_name) == getattr(defaults, field_name), where, field_name,
+                           f"only used with {name}.policy: pool (policy is {self.policy!r}); remove it")
+        self._need(self.pool_size >= 1, where, "pool_size", "must be >= 1")
+        self._need(self.snapshot_every >= 1, where, "snapshot_every", "must be >= 1 (iterations)")
 
 
 @dataclass
@@ -482,5 +528,32 @@ class Config:
         return self.train.lr if lr is None else lr
 
     def check_groups(self, groups: list[str]) -> None:
-        """``per_group`` must name groups the env has (``env.reward_sharing``: :meth:`EnvConfig.check_groups`)."""
+        """``per_group`` must name groups the env has (``env.reward_sharing``: :meth:`EnvConfig.check_groups`),
+        and a ``mirror``/``pool`` group a learning group of the env other than itself."""
         check_groups_exist("per_group", self.per_group, groups)
+        for group in groups:
+            self.policy_source(group, groups)
+
+    def policy_source(self, group: str, groups: list[str]) -> str | None:
+        """The learning group whose policy ``group`` plays (``mirror``/``pool``), else ``None``."""
+        g = self.group(group)
+        kind, source = g.kind()
+        if kind == "pool":
+            source = g.pool_of
+            if source is None:
+                others = [o for o in groups if o != group and self.group(o).kind()[0] == "learn"]
+                if len(others) != 1:
+                    raise ConfigError(
+                        f"per_group.{group}.pool_of: the env has {len(others)} other learning groups "
+                        f"({', '.join(others) or 'none'}); name the one whose snapshots {group!r} plays"
+                    )
+                return others[0]
+        if kind not in ("mirror", "pool"):
+            return None
+        field_name = "policy" if kind == "mirror" else "pool_of"
+        if source == group or source not in groups or self.group(source).kind()[0] != "learn":
+            raise ConfigError(
+                f"per_group.{group}.{field_name}: {source!r} is not another learning group of this env "
+                f"(its groups: {', '.join(groups)}); name a group with policy: learn"
+            )
+        return source

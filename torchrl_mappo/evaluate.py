@@ -8,7 +8,6 @@ team, ties broken by the higher team return.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -19,7 +18,10 @@ from torchrl.envs import EnvBase, ExplorationType, set_exploration_type
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import Config, ConfigError, config_from_dict
-from torchrl_mappo.metrics import episode_returns, survivors
+from torchrl_mappo.metrics import episode_returns, survivors, win_rates  # noqa: F401 (win_rates: importable here too)
+
+EVAL_SEED_OFFSET = 1_000_003
+"""``train.eval_every``'s env is seeded ``train.seed + EVAL_SEED_OFFSET``: never the training env's seed."""
 
 
 def evaluate(
@@ -83,21 +85,75 @@ def evaluate(
     return out
 
 
-def win_rates(surv: torch.Tensor, rets: torch.Tensor) -> list[float]:
-    """Each group's share of episodes won, from ``[groups, episodes]`` survivors and returns.
+class PeriodicEvaluation:
+    """The training policy, deterministic, on its own env every ``every`` frames (``train.eval_every``).
 
-    A group wins an episode with more survivors than every other group, or
-    as many as the best others and a higher return than each of those;
-    otherwise nobody wins it.
+    Each evaluation re-seeds its env with ``seed``, so every evaluation of a
+    run plays the same ``episodes`` starting states and their returns compare
+    like for like (exactly the episodes ``torchrl-mappo eval RUN
+    --deterministic --seed <train.seed + EVAL_SEED_OFFSET> --episodes
+    <eval_episodes>`` plays); every RNG training draws from (torch, numpy,
+    random, VMAS's own) is saved before and restored after, so a run with evaluation trains exactly as one
+    without, and resumes exactly. Returns metric entries
+    ``eval/<group>/episode_return`` (mean over episodes of the group's mean
+    agent return), ``eval/<group>/episode_return_std`` and, for battles,
+    ``eval/<group>/win_rate``.
     """
-    out = []
-    for i in range(surv.shape[0]):
-        others = [j for j in range(surv.shape[0]) if j != i]
-        best = surv[others].max(0).values
-        rivals = torch.where(surv[others] == best, rets[others], -math.inf)  # only the tied groups
-        tie = (surv[i] == best) & (rets[i] > rivals.max(0).values)
-        out.append(float(((surv[i] > best) | tie).float().mean()))
-    return out
+
+    def __init__(self, env: EnvBase, policy: TensorDictSequential, groups: list[str], *,
+                 every: int, episodes: int, seed: int) -> None:
+        self.env, self.policy, self.groups = env, policy, list(groups)
+        self.every, self.episodes, self.seed = every, episodes, seed
+
+    def due(self, frames_before: int, frames_after: int, last: bool) -> bool:
+        """After the iteration that reaches each multiple of ``every`` frames, and after the last one."""
+        return last or frames_after // self.every > frames_before // self.every
+
+    def __call__(self) -> dict[str, float]:
+        from torchrl_mappo.envs.snapshot import isolated_rng
+
+        with isolated_rng():
+            result = evaluate_seeded(self.env, self.policy, self.groups, self.seed, episodes=self.episodes,
+                                     deterministic=True)
+        out: dict[str, float] = {}
+        for g, entry in result["groups"].items():
+            out[f"eval/{g}/episode_return"] = entry["return_mean"]
+            out[f"eval/{g}/episode_return_std"] = entry["return_std"]
+            if "win_rate" in entry:
+                out[f"eval/{g}/win_rate"] = entry["win_rate"]
+        return out
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def make_evaluation(cfg: Config, actors: Mapping[str, Any]) -> PeriodicEvaluation | None:
+    """``train.eval_every``'s evaluation: its own env (``min(env.num_envs, eval_episodes)`` copies,
+    seeded ``train.seed + EVAL_SEED_OFFSET``) over ``actors`` (every group's); ``None`` when off."""
+    import dataclasses
+
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.envs.snapshot import isolated_rng
+
+    t = cfg.train
+    if not t.eval_every:
+        return None
+    seed = (t.seed + EVAL_SEED_OFFSET) % 2**32
+    env_cfg = dataclasses.replace(cfg.env, num_envs=min(cfg.env.num_envs, t.eval_episodes))
+    with isolated_rng():  # seeding a simulator seeds the RNGs training draws from
+        env = make_env(env_cfg, seed=seed, device=t.device)
+    policy = TensorDictSequential(*actors.values())
+    return PeriodicEvaluation(env, policy, list(env.group_map), every=t.eval_every, episodes=t.eval_episodes,
+                              seed=seed)
+
+
+def evaluate_seeded(env: EnvBase, policy: TensorDictSequential, groups: list[str], seed: int,
+                    **kwargs: Any) -> dict[str, Any]:
+    """:func:`evaluate` from a fresh start: torch's RNG (random opponents, sampled actions) and
+    the env seeded with ``seed``, so the same policy always plays the same episodes."""
+    torch.manual_seed(seed)
+    env.set_seed(seed)
+    return evaluate(env, policy, groups, **kwargs)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict, Path]:
@@ -197,8 +253,8 @@ def evaluate_checkpoint(
             finished[0] += int(done)
 
         recorder.capture("episode 1")
-    result = evaluate(env, policy, list(env.group_map), episodes=episodes, deterministic=deterministic,
-                      on_step=record)
+    result = evaluate_seeded(env, policy, list(env.group_map), seed, episodes=episodes,
+                             deterministic=deterministic, on_step=record)
     result["checkpoint"] = str(file)
     result["policies"] = source
     if recorder is not None:

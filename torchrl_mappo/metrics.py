@@ -50,6 +50,23 @@ def survivors(batch: TensorDictBase, groups: Sequence[str]) -> dict[str, torch.T
     return out
 
 
+def win_rates(surv: torch.Tensor, rets: torch.Tensor) -> list[float]:
+    """Each group's share of episodes won, from ``[groups, episodes]`` survivors and returns.
+
+    A group wins an episode with more survivors than every other group, or
+    as many as the best others and a higher return than each of those;
+    otherwise nobody wins it.
+    """
+    out = []
+    for i in range(surv.shape[0]):
+        others = [j for j in range(surv.shape[0]) if j != i]
+        best = surv[others].max(0).values
+        rivals = torch.where(surv[others] == best, rets[others], -math.inf)  # only the tied groups
+        tie = (surv[i] == best) & (rets[i] > rivals.max(0).values)
+        out.append(float(((surv[i] > best) | tie).float().mean()))
+    return out
+
+
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
     var = target.var(correction=0)
     if not var > 0:
@@ -118,6 +135,12 @@ def batch_metrics(
         if group in alive:
             n = alive[group]
             out[f"{group}/survivors"] = float(n.float().mean()) if n.numel() else float("nan")
+        if len(alive) > 1 and group in alive and alive[group].numel():
+            # Battles: this group's share of the episodes that ended in the batch that it won.
+            order = list(alive)
+            rates = win_rates(torch.stack([alive[g].float() for g in order]),
+                              torch.stack([episode_returns(batch, g).mean(-1) for g in order]))
+            out[f"{group}/win_rate"] = rates[order.index(group)]
         loss = losses.get(group)
         if loss is not None:
             pred, target = batch.get(loss.tensor_keys.value), batch.get(loss.tensor_keys.value_target)

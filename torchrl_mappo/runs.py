@@ -318,8 +318,11 @@ def _final_line(trainer, run_dir: Path) -> str:
     if not trainer.history:
         return "nothing to do"
     last = trainer.history[-1]
+    evals = ", ".join(f"{k.split('/')[1]}={v:.3f}" for k, v in trainer.last_eval.items()
+                      if k.endswith("/episode_return"))
+    evals = f"; last evaluation ({trainer.config.train.eval_episodes} episodes): {evals}" if evals else ""
     return (f"done: {last['frames']} frames in {last['wall_time']:.1f} s; "
-            f"{trainer.recent.summary()}; metrics: {run_dir / 'metrics.csv'}; checkpoint: {ckpt}")
+            f"{trainer.recent.summary()}{evals}; metrics: {run_dir / 'metrics.csv'}; checkpoint: {ckpt}")
 
 
 class _Tee:

@@ -56,6 +56,16 @@ def final_return(rows: list[dict]) -> float:
     return statistics.fmean(values) if values else math.nan
 
 
+def final_eval(rows: list[dict]) -> float:
+    """The last evaluation's return (``train.eval_every``), mean over the learning groups; NaN without one."""
+    for row in reversed(rows):
+        values = [row.get(f"eval/{g}/episode_return", math.nan) for g in learning_groups(row)]
+        values = [v for v in values if not math.isnan(v)]
+        if values:
+            return statistics.fmean(values)
+    return math.nan
+
+
 def to_target(rows: list[dict], target: float | None) -> tuple[float, float]:
     """(training seconds, frames) at the first iteration where every learning group reached ``target``."""
     if target is None:
@@ -105,7 +115,8 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 # --------------------------------------------------------------------------- #
 # Summary: markdown, CSV, plot
 # --------------------------------------------------------------------------- #
-CSV_FIELDS = ["point", "overrides", "seed", "status", "exit_code", "frames", "final_return", "time_to_target_s",
+CSV_FIELDS = ["point", "overrides", "seed", "status", "exit_code", "frames", "final_return", "final_eval_return",
+              "time_to_target_s",
               "frames_to_target", "frames_per_s", "wall_s", "run_dir"]
 
 
@@ -117,7 +128,7 @@ def run_record(run: Run, target: float | None) -> dict:
     return {
         "point": run.point, "overrides": " ".join(run.grid), "seed": run.seed, "status": status(run),
         "exit_code": p.exit_code if p is not None else None, "frames": last.get("frames", 0),
-        "final_return": final_return(rows), "time_to_target_s": t, "frames_to_target": f,
+        "final_return": final_return(rows), "final_eval_return": final_eval(rows), "time_to_target_s": t, "frames_to_target": f,
         "frames_per_s": last["frames"] / loop if loop and loop == loop else math.nan,
         "wall_s": p.wall_s if p is not None else math.nan, "run_dir": str(run.run_dir),
     }
@@ -150,22 +161,24 @@ def summary_markdown(title: str, runs: list[Run], target: float | None, parent: 
     lines = [f"# {title}", "", f"final return: mean episode return (learning groups) of the last {FINAL_ITERS} "
              f"iterations; to target: training seconds and frames until every learning group's return reached "
              f"{'the target (none set)' if target is None else f'{target:g}'}; frames/s: over the "
-             "training loop; mean ± std over the seeds that finished.", "",
-             "| point | seeds ok | final return | s to target | frames to target | frames/s |",
-             "|---|---|---|---|---|---|"]
+             "training loop; eval return: the last evaluation (`train.eval_every`, deterministic), '-' without "
+             "one; mean ± std over the seeds that finished.", "",
+             "| point | seeds ok | final return | eval return | s to target | frames to target | frames/s |",
+             "|---|---|---|---|---|---|---|"]
     for point in points:
         ok = [r for r in records if r["point"] == point and r["status"] == "done"]
         seeds = [r for r in records if r["point"] == point]
         lines.append(
             f"| {point or '(config)'} | {len(ok)}/{len(seeds)} | {_pm([r['final_return'] for r in ok], '.3f')} "
-            f"| {_pm([r['time_to_target_s'] for r in ok], '.1f')} | {_pm([r['frames_to_target'] for r in ok], '.0f')} "
+            f"| {_pm([r['final_eval_return'] for r in ok], '.3f')} | {_pm([r['time_to_target_s'] for r in ok], '.1f')} | {_pm([r['frames_to_target'] for r in ok], '.0f')} "
             f"| {_pm([r['frames_per_s'] for r in ok], '.0f')} |")
-    lines += ["", "| point | seed | status | frames | final return | s to target | frames to target | frames/s "
-                  "| wall s | run |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| point | seed | status | frames | final return | eval return | s to target | frames to target "
+                  "| frames/s | wall s | run |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         lines.append(
             f"| {r['point'] or '(config)'} | {r['seed']} | {r['status']} | {_fmt(r['frames'], '.0f')} "
-            f"| {_fmt(r['final_return'], '.3f')} | {_fmt(r['time_to_target_s'], '.1f')} "
+            f"| {_fmt(r['final_return'], '.3f')} | {_fmt(r['final_eval_return'], '.3f')} "
+            f"| {_fmt(r['time_to_target_s'], '.1f')} "
             f"| {_fmt(r['frames_to_target'], '.0f')} | {_fmt(r['frames_per_s'], '.0f')} | {_fmt(r['wall_s'], '.1f')} "
             f"| `{rel(r['run_dir'])}` |")
     notes = [f"- {run.label}: {status(run)}: {last_line(run.process.log)} (log `{rel(run.process.log)}`)"

@@ -71,6 +71,12 @@ class Trainer:
         run_dir: where checkpoints go (``None``: no checkpoints).
         agent_names: ``{group: [agent names]}`` for per-agent metrics
             (default: the collector's env's ``group_map``, else indices).
+        evaluation: ``train.eval_every``'s evaluation
+            (:class:`~torchrl_mappo.evaluate.PeriodicEvaluation`: ``due`` and a
+            call returning ``eval/...`` metrics); ``None``: none.
+        pools: ``{group: OpponentPool}`` of the groups playing frozen
+            snapshots (:mod:`torchrl_mappo.selfplay`): after each update a
+            pool may snapshot its source and draws the next batch's opponent.
     """
 
     def __init__(
@@ -85,6 +91,8 @@ class Trainer:
         sinks: Callable[[dict[str, Any]], None] | None = None,
         run_dir: str | Path | None = None,
         agent_names: Mapping[str, Sequence[str]] | None = None,
+        evaluation: Callable[[], dict[str, float]] | None = None,
+        pools: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = cfg if cfg is not None else Config()
         self.t = self.config.train
@@ -100,6 +108,9 @@ class Trainer:
         }
         self.groups = list(groups) if groups is not None else list(self.losses)
         self.metrics_sink = sinks
+        self.evaluation = evaluation
+        self.pools = dict(pools) if pools is not None else {}
+        self.last_eval: dict[str, float] = {}
         self.run_dir = Path(run_dir) if run_dir is not None else None
         without = [g for g, a in self.actors.items() if not log_std_params(a)]
         if self.t.log_std_end is not None and without:
@@ -150,6 +161,7 @@ class Trainer:
         trainer = cls(
             p.collector, p.losses, cfg, optimizers=p.optimizers, actors={g: p.actors[g] for g in p.losses},
             groups=list(p.actors), sinks=p.sinks, run_dir=run_dir, agent_names=dict(p.env.group_map),
+            evaluation=p.evaluation, pools=p.pools,
         )
         if resume is not None:
             trainer.load_state_dict(resume)
@@ -294,11 +306,17 @@ class Trainer:
         try:
             for batch in self.collector:
                 t_collected = time.perf_counter()
+                frames_before = self.frames
                 metrics, reached = self.iterate(batch)
                 now = time.perf_counter()
                 frames = batch.numel()
                 metrics.update(collect_time=t_collected - t_prev, train_time=now - t_collected,
-                               fps=frames / (now - t_prev), wall_time=now - start)
+                               fps=frames / (now - t_prev))
+                if self.evaluation is not None and self.evaluation.due(frames_before, self.frames,
+                                                                       self._is_last(reached)):
+                    self.last_eval = self.evaluation()
+                    metrics.update(self.last_eval, eval_time=time.perf_counter() - now)
+                metrics["wall_time"] = time.perf_counter() - start
                 self.wall_time = metrics["wall_time"]
                 self._record(metrics, bar, frames)
                 if self.run_dir is not None and self._checkpoint_due(reached):
@@ -316,6 +334,8 @@ class Trainer:
                 bar.close()
             if hasattr(self.metrics_sink, "close"):
                 self.metrics_sink.close()
+            if hasattr(self.evaluation, "close"):
+                self.evaluation.close()
             self.collector.shutdown()
         return self.history
 
@@ -331,6 +351,8 @@ class Trainer:
         if not reached:
             metrics.update(self._scheduled)  # what this batch was collected and trained with
             metrics.update(self.update(batch))
+            for group, pool in self.pools.items():  # the next batch's opponents
+                metrics.update({f"{group}/{k}": v for k, v in pool.after_update(self.iteration).items()})
             self._scheduled = self.apply_schedules()  # for the next batch, before its collection
             self.collector.update_policy_weights_()
         return metrics, reached
@@ -347,8 +369,11 @@ class Trainer:
         """At the end, after the first iteration (a run killed early can then resume), every
         ``run.checkpoint_every`` iterations."""
         every = self.config.run.checkpoint_every
-        last = reached or self.stopped_by is not None or self.frames >= (self.t.total_frames or 0)
-        return last or self.iteration == 1 or bool(every and self.iteration % every == 0)
+        return self._is_last(reached) or self.iteration == 1 or bool(every and self.iteration % every == 0)
+
+    def _is_last(self, reached: bool) -> bool:
+        """This iteration ends training: the target reached, a stop asked, or the budget spent."""
+        return reached or self.stopped_by is not None or self.frames >= (self.t.total_frames or 0)
 
     def _progress_bar(self):
         if not self.config.run.progress_bar:
@@ -376,6 +401,9 @@ class Trainer:
 
     def _postfix(self, metrics: Mapping[str, Any]) -> dict[str, str]:
         post = {f"{g}_return": self.recent.mean(g) for g in self.groups}
+        for g in self.groups:
+            if f"eval/{g}/episode_return" in self.last_eval:
+                post[f"{g}_eval"] = f"{self.last_eval[f'eval/{g}/episode_return']:.3g}"
         post["fps"] = f"{metrics['fps']:.0f}"
         return post
 
@@ -399,6 +427,7 @@ class Trainer:
             "optimizers": {g: [o.state_dict() for o in opts] for g, opts in self.optimizers.items()},
             "nonfinite_streak": self.guard.streak,
             "recent_returns": self.recent.state_dict(),
+            "pools": {g: pool.state_dict() for g, pool in self.pools.items()},
             "rng": ckpt.rng_state(),
             # Multi-process and Ray collectors keep the episodes in flight in
             # their workers, out of reach: None, and a resume restarts them.
@@ -430,11 +459,20 @@ class Trainer:
         self.wall_time = state.get("wall_time", 0.0)
         self.guard.streak = state.get("nonfinite_streak", 0)
         self.recent.load_state_dict(state.get("recent_returns", {}))
+        for g, pool in self.pools.items():
+            if g not in state.get("pools", {}):
+                raise ConfigError(f"checkpoint: it has no opponent pool for group {g!r} (per_group.{g}.policy changed)")
+            pool.load_state_dict(state["pools"][g])
         self._scheduled = self.apply_schedules()  # from the frames done (a new total_frames included)
         carrier = state.get("carrier")
         if carrier is not None and snapshot.carrier(self.collector) is not None:
             snapshot.check_carrier(self.collector, carrier)
-            if state.get("simulator") is not None:
+            if not snapshot.carrier_fits(self.collector, carrier):
+                import sys
+
+                print("warning: the checkpoint's episodes in flight lack entries this version's env has "
+                      "(written by an older torchrl_mappo): they restart from a reset", file=sys.stderr)
+            elif state.get("simulator") is not None:
                 snapshot.restore_simulator_tensors(self.collector.env, state["simulator"])
                 snapshot.set_carrier(self.collector, carrier)
             # Without a simulator snapshot the env's episodes restart (fresh reset).

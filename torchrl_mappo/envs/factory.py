@@ -5,7 +5,9 @@ multi-agent layout (``env.group_map``; per-agent data under
 ``(group, ...)``, the global state, when there is one, at the root
 ``"state"``), built by TorchRL's own wrappers:
 
-- ``vmas``: ``VmasWrapper`` over ``vmas.make_env`` (vectorized, no global state);
+- ``vmas``: ``VmasWrapper`` over ``vmas.make_env`` (vectorized, no global state),
+  its time limit TorchRL's ``StepCounter``: a timed-out episode is ``truncated``
+  (GAE bootstraps its last value), only the scenario's own end is ``terminated``;
 - ``pettingzoo``: ``PettingZooWrapper`` over ``mpe2.<scenario>.parallel_env()``
   (``return_state=True``); ``num_envs`` copies step in a ``SerialEnv``; any
   other PettingZoo env by import path, parallel or AEC (:mod:`.family_pettingzoo`);
@@ -29,7 +31,7 @@ import re
 import warnings
 from typing import Any, Callable
 
-from torchrl.envs import EnvBase, RewardSum, SerialEnv, TransformedEnv
+from torchrl.envs import EnvBase, RewardSum, SerialEnv, StepCounter, TransformedEnv
 from torchrl.envs.utils import MarlGroupMapType
 
 from torchrl_mappo import keys
@@ -97,7 +99,9 @@ def _make_vmas(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
                 num_envs=cfg.num_envs,
                 device=device,
                 continuous_actions=cfg.continuous_actions,
-                max_steps=cfg.max_steps,
+                # The time limit is TorchRL's StepCounter's (below): VMAS's own would mark
+                # a timed-out episode "terminated" and GAE would not bootstrap its last value.
+                max_steps=None,
                 seed=seed,
                 wrapper=None,
                 **cfg.scenario_kwargs,
@@ -119,7 +123,8 @@ def _make_vmas(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     agents = [a.name for a in sim.agents]
     obs_shapes = {a.name: tuple(sim.observation_space[i].shape) for i, a in enumerate(sim.agents)}
     group_map = _resolve_group_map(cfg.group_map, agents, obs_shapes)
-    return VmasWrapper(sim, group_map=group_map, device=device)
+    env = VmasWrapper(sim, group_map=group_map, device=device)
+    return TransformedEnv(env, StepCounter(max_steps=cfg.max_steps))
 
 
 def _pettingzoo_batch(make_one: Callable[[], EnvBase], num_envs: int, seed: int | None) -> EnvBase:
@@ -297,7 +302,8 @@ def finish_env(base: EnvBase, cfg_env: EnvConfig, report) -> TransformedEnv:
 
     groups = list(base.group_map)
     cfg_env.check_groups(groups)
-    env = TransformedEnv(base)
+    # A family's own transforms (VMAS: the time limit) stay first.
+    env = base if isinstance(base, TransformedEnv) else TransformedEnv(base)
     if report.vectorize:
         env.append_transform(ObservationToVector(report.vectorize))
     if report.broadcast_reward:

@@ -80,6 +80,8 @@ def ensure_group_map(env: EnvBase) -> dict[str, list[str]]:
     """The env's ``group_map``; where it has none, read off its specs (every root entry of the
     observation spec with an agent dim after the batch dims; agents ``<group>_<i>``) and set on the env."""
     group_map = getattr(env, "group_map", None)
+    if isinstance(group_map, dict) and group_map:
+        return {g: list(agents) for g, agents in group_map.items()}
     if isinstance(group_map, list):  # a SerialEnv answers with one per copy
         group_map = group_map[0]
     if not group_map:

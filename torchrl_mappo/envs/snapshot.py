@@ -13,8 +13,10 @@ renames them breaks one small module, not the trainer and the evaluator.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
-from typing import Any
+import sys
+from typing import Any, Iterator
 
 import torch
 from tensordict import TensorDictBase
@@ -22,6 +24,29 @@ from tensordict import TensorDictBase
 from torchrl_mappo.config import ConfigError
 
 _VMAS_RNG = "__vmas_random_state__"
+
+
+@contextlib.contextmanager
+def isolated_rng() -> Iterator[None]:
+    """Run a block (e.g. an evaluation on an env of its own) without moving any RNG training uses.
+
+    Restores torch's, numpy's and Python's global RNGs and VMAS's own RNG states afterwards: VMAS
+    keeps those on its ``Environment`` class, shared by every VMAS env of the process, so building,
+    seeding or stepping another VMAS env would otherwise change the training env's next resets.
+    """
+    from torchrl_mappo.checkpoint import rng_state, set_rng_state
+
+    saved = rng_state()
+    vmas_env = sys.modules.get("vmas.simulator.environment.environment")
+    vmas_cls = getattr(vmas_env, "Environment", None)
+    vmas_saved = copy.deepcopy(list(vmas_cls.vmas_random_state)) if vmas_cls is not None else None
+    try:
+        yield
+    finally:
+        set_rng_state(saved)
+        vmas_cls = getattr(sys.modules.get("vmas.simulator.environment.environment"), "Environment", None)
+        if vmas_cls is not None and vmas_saved is not None:
+            vmas_cls.vmas_random_state[:] = vmas_saved  # in place: VMAS's decorators hold this list
 
 
 def carrier(collector) -> TensorDictBase | None:
@@ -38,6 +63,13 @@ def check_carrier(collector, td: TensorDictBase) -> None:
             f"checkpoint: it was collecting {tuple(td.batch_size)} envs, this config "
             f"{tuple(current.batch_size)} (env.num_envs changed)"
         )
+
+
+def carrier_fits(collector, td: TensorDictBase) -> bool:
+    """The saved episodes in flight carry the entries this collector's do (a checkpoint written
+    before the env gained one, e.g. VMAS's ``step_count``, does not: its episodes restart)."""
+    current = carrier(collector)
+    return current is None or not set(current.keys(True, True)) - set(td.keys(True, True))
 
 
 def set_carrier(collector, td: TensorDictBase) -> None:
