@@ -12,6 +12,8 @@ from conftest import REPO
 from torchrl_mappo.cli import main
 
 NAV = str(REPO / "configs/vmas_navigation.yaml")
+CUSTOM = str(REPO / "configs/custom_env.yaml")
+BROKEN = str(REPO / "tests/broken_envs.py")
 TINY = ["env.num_envs=4", "train.frames_per_batch=400", "train.total_frames=400", "train.minibatch_size=200",
         "train.num_epochs=1", "model.hidden_sizes=[16]", "run.progress_bar=false"]
 
@@ -238,6 +240,46 @@ CASES = [
     ("plot to a text file", lambda r: ["plot", str(r / "keep"), "--out", str(r / "x.txt")], "give an image file name"),
     ("plot without a suffix", lambda r: ["plot", str(r / "keep"), "--out", str(r / "x")], "give an image file name"),
     ("plot with no finished episode", lambda r: ["plot", str(r / "noreturn")], "no episode has finished yet"),
+    # --- bring your own env (issue 13)
+    ("torchrl family without make", train("env.family=torchrl", "env.scenario_kwargs={}"),
+     "env.make=None: env.family: torchrl needs 'package.module:callable'"),
+    ("make without a callable", train("env.family=torchrl", "env.make=my_envs", "env.scenario_kwargs={}"),
+     "env.make='my_envs': env.family: torchrl needs"),
+    ("make with another family", train("env.make=my_envs:make"), "env.make='my_envs:make': only used by env.family: torchrl"),
+    ("kwargs with another family", train("env.kwargs.n=1"), "env.kwargs={'n': 1}: only used by env.family: torchrl"),
+    ("scenario_kwargs with torchrl", train("env.family=torchrl", "env.make=my_envs:make"),
+     "env.family: torchrl passes env.kwargs to the callable; move them to env.kwargs"),
+    ("make: missing file", lambda r: ["train", CUSTOM, f"run.dir={r}", "env.make=nope/none.py:make"], "no file 'nope/none.py'"),
+    ("make: missing module", lambda r: ["train", CUSTOM, f"run.dir={r}", "env.make=no_such_pkg.envs:make"],
+     "cannot import 'no_such_pkg.envs'"),
+    ("make: no such callable", lambda r: ["train", CUSTOM, f"run.dir={r}", f"env.make={BROKEN}:nothing"],
+     "has no callable 'nothing'"),
+    ("make: not an env", lambda r: ["train", CUSTOM, f"run.dir={r}", f"env.make={BROKEN}:not_an_env"],
+     "returned a dict, not a TorchRL EnvBase"),
+    ("make: kwargs the callable rejects", lambda r: ["train", CUSTOM, f"run.dir={r}", "env.kwargs.colour=1"],
+     "env.kwargs: "),
+    ("env with a wrong reward shape", lambda r: ["train", CUSTOM, f"run.dir={r}", f"env.make={BROKEN}:wrong_reward_shape"],
+     "MAPPO needs one reward per agent"),
+    ("env without the group's observation", lambda r: ["train", CUSTOM, f"run.dir={r}",
+                                                        f"env.make={BROKEN}:missing_group_key"], "(found ['obs'])"),
+    ("env with an unbatched spec", lambda r: ["train", CUSTOM, f"run.dir={r}", f"env.make={BROKEN}:unbatched_spec"],
+     "an unbatched spec"),
+    ("env with NaN observations", lambda r: ["train", CUSTOM, f"run.dir={r}", f"env.make={BROKEN}:nan_observations"],
+     "env check: non-finite numbers"),
+    ("check-env on a broken env", lambda r: ["check-env", CUSTOM, f"env.make={BROKEN}:nan_observations"],
+     "1 problem(s), listed above"),
+    ("pettingzoo module not found", train("env.family=pettingzoo", "env.scenario=pettingzoo.classic.nope_v0",
+                                          "env.scenario_kwargs={}"), "pettingzoo.classic has no module 'nope_v0'"),
+    ("pettingzoo module renamed", train("env.family=pettingzoo", "env.scenario=pettingzoo.butterfly.knights_archers_zombies_v10",
+                                        "env.scenario_kwargs={}"), "did you mean 'knights_archers_zombies_v11'"),
+    ("pettingzoo module without an env", train("env.family=pettingzoo", "env.scenario=pettingzoo.utils",
+                                               "env.scenario_kwargs={}"), "neither parallel_env() nor env()"),
+    ("unknown gymnasium id", train("env.family=gymnasium_ma", "env.scenario=Foraging-8x8-2p-2f-coop-v9"),
+     "did you mean 'Foraging-8x8-2p-2f-coop-v3'"),
+    ("gymnasium_ma package missing", train("env.family=gymnasium_ma", "env.scenario=notapackage:Foo-v0"),
+     "pip install 'torchrl_mappo[epymarl]'"),
+    ("gymnasium_ma with teams", train("env.family=gymnasium_ma", "env.scenario=rware-tiny-2ag-v2", "env.scenario_kwargs={}",
+                                      "env.group_map=per_agent", *TINY), "gymnasium_ma envs have one group 'agents'"),
     # --- resume: overrides that cannot apply
     ("resume renames the run", lambda r: ["train", "--resume", str(r / "keep"), "run.name=other"],
      "run.name cannot change when resuming"),

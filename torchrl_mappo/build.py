@@ -76,10 +76,41 @@ def _make_sinks(cfg: Config, run_dir: str | Path, resume: Mapping[str, Any] | No
     )
 
 
+def _checked_env(cfg: Config, ready: EnvBase | None, seed: int) -> EnvBase:
+    """``make_env`` (which raises the first problem of the env's specs), then the stepping checks."""
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.envs.check import inspect_env, run_checks
+
+    t = cfg.train
+    if ready is not None:
+        if cfg.collector.kind != "sync":
+            raise ConfigError(
+                f"collector.kind={cfg.collector.kind!r}: an env handed in ready lives in this process; use "
+                "collector.kind: sync, or give its constructor as env.family: torchrl with env.make"
+            )
+        numel = max(ready.batch_size.numel(), 1)
+        if t.frames_per_batch % numel:
+            raise ConfigError(
+                f"train.frames_per_batch={t.frames_per_batch}: must be a multiple of the env's batch size "
+                f"({numel} envs)"
+            )
+    env = make_env(cfg.env, seed=seed, device=t.device, env=ready)
+    notes = inspect_env(env.base_env, cfg.env, cfg.model)
+    for note in notes.notes:
+        print(f"note: {note}", flush=True)
+    problems = notes.problems + run_checks(env, seed=seed)
+    if problems:
+        notes.problems = problems
+        notes.raise_first("env check")
+    env.set_seed(seed)  # the checks stepped it: training starts where it would have without them
+    return env
+
+
 def build(
-    cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None
+    cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None,
+    env: EnvBase | None = None,
 ) -> Pipeline:
-    """Every component ``cfg`` names.
+    """Every component ``cfg`` names (with ``env``: on that ready TorchRL env instead of ``cfg.env``'s).
 
     Every group of the env gets an actor; groups with ``per_group.<g>.policy:
     random`` act at random and do not learn, ``learn`` groups get a critic, a
@@ -87,7 +118,11 @@ def build(
     their ``per_group`` overrides applied. A ``mirror <source>`` group gets an
     actor, critic and loss tied to ``source``'s networks and ``source``'s
     optimizers; a ``pool`` group an actor of its own, frozen, loaded from
-    ``pools[g]``'s snapshots of its source (:mod:`torchrl_mappo.selfplay`). With ``resume`` (a checkpoint's state)
+    ``pools[g]``'s snapshots of its source (:mod:`torchrl_mappo.selfplay`). The env is
+    checked before anything else (:mod:`torchrl_mappo.envs.check`): its specs,
+    what MAPPO needs, and a short random rollout (TorchRL's
+    ``check_env_specs``, finite numbers); what the check adapted is printed
+    as ``note:`` lines. With ``resume`` (a checkpoint's state)
     the collector gets only the frames left. With ``run_dir``, the sinks
     write ``run_dir/metrics.csv`` and the ``run.logger``.
 
@@ -97,7 +132,6 @@ def build(
     """
     from torchrl_mappo.collectors import make_collector
     from torchrl_mappo.curriculum import stage_config
-    from torchrl_mappo.envs import make_env
     from torchrl_mappo.envs.factory import env_error
     from torchrl_mappo.loss import make_loss
     from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
@@ -111,7 +145,7 @@ def build(
     torch.manual_seed(t.seed)
     stage = (resume.get("curriculum") or {}).get("stage", 0) if resume is not None else 0
     staged = stage_config(cfg, stage)  # cfg itself without a curriculum
-    env = make_env(staged.env, seed=t.seed + stage, device=t.device)
+    env = _checked_env(staged, env, seed=t.seed + stage)
     groups = list(env.group_map)
     cfg.check_groups(groups)
     kinds = {g: cfg.group(g).kind()[0] for g in groups}

@@ -1,4 +1,4 @@
-"""Command line: ``torchrl-mappo train CONFIG [section.field=value ...]``.
+"""Command line: ``torchrl-mappo train CONFIG [section.field=value ...]``, ``check-env``, ``eval``, ...
 
 Bad input (unknown key, wrong type, missing file, unknown scenario...) prints
 one line naming the field and the fix, and exits with code 2.
@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seeds", nargs="+", default=None, metavar="SEED",
                        help="one run per seed, in parallel, under one new directory, with a summary")
     _jobs_argument(train)
+    ce = sub.add_parser("check-env", help="build a config's env and check it against what MAPPO needs")
+    ce.add_argument("config", help="YAML config file")
+    ce.add_argument("overrides", nargs="*", metavar="section.field=value", help="config overrides")
     sw = sub.add_parser("sweep", help="train every combination of --grid values x --seeds, with a summary")
     sw.add_argument("config", help="YAML config file")
     sw.add_argument("overrides", nargs="*", metavar="section.field=value", help="config overrides for every run")
@@ -163,6 +166,28 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_env(args: argparse.Namespace) -> int:
+    from torchrl_mappo.config_io import load_config
+    from torchrl_mappo.envs.check import check_env
+    from torchrl_mappo.threads import apply_threads
+
+    cfg = load_config(args.config, args.overrides)
+    apply_threads(cfg)
+    report, env = check_env(cfg)
+    if env is not None:
+        env.close()
+    for line in report.found:
+        print(line)
+    for note in report.notes:
+        print(f"note: {note}")
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    if report.problems:
+        raise ConfigError(f"check-env {args.config}: {len(report.problems)} problem(s), listed above")
+    print(f"ok: {args.config} builds an env torchrl_mappo can train")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from torchrl_mappo.runs import RunError, train
 
@@ -226,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _eval(args)
         if args.command == "ablate":
             return _ablate(args)
+        if args.command == "check-env":
+            return _check_env(args)
         if args.command == "plot":
             return _plot(args)
         if args.command == "sweep":

@@ -50,16 +50,30 @@ class _Section:
 class EnvConfig(_Section):
     """Arguments of :func:`torchrl_mappo.make_env`."""
 
-    family: Literal["vmas", "pettingzoo", "magent"] = "vmas"
-    """``vmas`` (``VmasEnv``), ``pettingzoo`` (an ``mpe2`` env, e.g. ``simple_spread_v3``, through
-    ``PettingZooWrapper``) or ``magent`` (``magent2`` ``battle_v4`` through ``PettingZooWrapper``)."""
+    family: Literal["vmas", "pettingzoo", "magent", "torchrl", "gymnasium_ma"] = "vmas"
+    """``vmas`` (``VmasEnv``), ``pettingzoo`` (any PettingZoo env, parallel or turn-based (AEC),
+    through ``PettingZooWrapper``), ``magent`` (``magent2`` ``battle_v4``), ``torchrl`` (your own
+    TorchRL ``EnvBase``, from ``env.make``) or ``gymnasium_ma`` (EPyMARL-style multi-agent gymnasium
+    envs: ``lbforaging``, ``rware``). See the README, "Your own environment"."""
     scenario: str = "navigation"
-    """A scenario of the family: a VMAS scenario, an mpe2 env or ``battle_v4``; checked against the
-    installed simulator's own list once every field is valid (:mod:`torchrl_mappo.envs.scenarios`)."""
+    """A scenario of the family: a VMAS scenario; for ``pettingzoo`` a bare mpe2 name
+    (``simple_spread_v3``) or any module with ``parallel_env()``/``env()`` by import path
+    (``pettingzoo.sisl.pursuit_v5``, ``pettingzoo.classic.tictactoe_v3``, your own); ``battle_v4``;
+    for ``gymnasium_ma`` a registered gymnasium id (``Foraging-8x8-2p-2f-coop-v3``,
+    ``rware-tiny-2ag-v2``, or ``module:id``). Checked against the installed packages once every field
+    is valid (:mod:`torchrl_mappo.envs.scenarios`); ``torchrl`` ignores it."""
+    make: str | None = None
+    """``torchrl`` only: ``package.module:callable`` or ``path/to/file.py:callable`` returning a
+    TorchRL ``EnvBase`` with the multi-agent layout; it gets ``num_envs`` (and ``device``, ``seed``,
+    ``max_steps``) when its signature takes them, else ``num_envs`` copies run in a ``SerialEnv``."""
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    """``torchrl`` only: keyword arguments of ``env.make``'s callable."""
     num_envs: int = 60
-    """Environments stepped together (VMAS: vectorized; PettingZoo/MAgent2: copies in a ``SerialEnv``)."""
+    """Environments stepped together (VMAS, and ``torchrl`` callables taking ``num_envs``: vectorized;
+    PettingZoo, MAgent2, gymnasium_ma and other ``torchrl`` envs: copies in a ``SerialEnv``)."""
     max_steps: int = 100
-    """Episode length in steps."""
+    """Episode length in steps (``torchrl``: passed as ``max_steps`` when the callable takes it; gymnasium_ma:
+    ``gymnasium.make``'s ``max_episode_steps``, a time limit on top of the env's own)."""
     continuous_actions: bool = True
     """``false``: discrete actions (a Categorical policy). MAgent2 has only discrete actions."""
     scenario_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -89,6 +103,7 @@ class EnvConfig(_Section):
         self._need(self.max_steps > 0, where, "max_steps", "must be a positive integer")
         self._need(not (self.family == "magent" and self.continuous_actions), where, "continuous_actions",
                    "MAgent2 has only discrete actions; set env.continuous_actions: false")
+        self._check_make(where)
         check_group_map(self.group_map, where)
         self.reward_shares(where)
         self._need(self.memory_steps is None or self.memory_steps >= 1, where, "memory_steps",
@@ -99,6 +114,21 @@ class EnvConfig(_Section):
                    "are hidden after env.memory_steps, which is null; set it, e.g. env.memory_steps=5")
         self._need(len(set(self.memory_features)) == len(self.memory_features), where, "memory_features",
                    "lists a feature twice")
+
+    def _check_make(self, where: str) -> None:
+        """``make``/``kwargs`` belong to ``family: torchrl``, ``scenario_kwargs`` to the others."""
+        if self.family != "torchrl":
+            self._need(self.make is None, where, "make", f"only used by env.family: torchrl (family is "
+                       f"{self.family!r}); remove it, or set env.family: torchrl")
+            self._need(not self.kwargs, where, "kwargs", "only used by env.family: torchrl (the callable's "
+                       "arguments); use env.scenario_kwargs for the other families")
+            return
+        module, _, func = (self.make or "").rpartition(":")
+        self._need(bool(module.strip() and func.isidentifier()), where, "make",
+                   "env.family: torchrl needs 'package.module:callable' or 'path/to/file.py:callable' "
+                   "returning a TorchRL EnvBase, e.g. env.make=examples/custom_env.py:make_env")
+        self._need(not self.scenario_kwargs, where, "scenario_kwargs",
+                   "env.family: torchrl passes env.kwargs to the callable; move them to env.kwargs")
 
     def reward_shares(self, where: str = "env") -> dict[str, RewardShare]:
         """``reward_sharing`` parsed: ``{group: RewardShare}`` (the only parser of that field)."""

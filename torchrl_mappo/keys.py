@@ -14,12 +14,13 @@ STATE: str = "state"
 DONE: str = "done"
 TERMINATED: str = "terminated"
 REWARD: str = "reward"
+OBSERVATION: str = "observation"
 NEXT: str = "next"
 
 
 def observation(group: str) -> NestedKey:
     """Local observation of every agent of ``group``: ``[*B, n_agents, *obs_shape]``."""
-    return (group, "observation")
+    return (group, OBSERVATION)
 
 
 def action(group: str) -> NestedKey:
@@ -71,6 +72,11 @@ def terminated(group: str) -> NestedKey:
 def episode_reward(group: str) -> NestedKey:
     """Running sum of ``(group, "reward")`` over the current episode (``RewardSum``)."""
     return (group, "episode_reward")
+
+
+def action_mask(group: str) -> NestedKey:
+    """Which actions each agent of ``group`` may take now: ``[*B, n_agents, n_actions]`` (PettingZoo)."""
+    return (group, "action_mask")
 
 
 def mask(group: str) -> NestedKey:

@@ -157,9 +157,14 @@ class Trainer:
 
     @classmethod
     def from_config(
-        cls, cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None
+        cls, cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None,
+        env: Any = None,
     ) -> "Trainer":
         """:func:`~torchrl_mappo.build.build` everything ``cfg`` names, and a trainer over it.
+
+        ``env``: a ready TorchRL ``EnvBase`` (batched or not, the multi-agent
+        layout) trained instead of the one ``cfg.env`` names; everything else
+        comes from ``cfg``.
 
         With ``run_dir``, metrics go to ``run_dir/metrics.csv`` and
         checkpoints to ``run_dir/checkpoints/`` (latest: ``run_dir/checkpoint.pt``).
@@ -168,7 +173,7 @@ class Trainer:
         """
         from torchrl_mappo.build import build, make_stage_collector
 
-        p = build(cfg, run_dir=run_dir, resume=resume)
+        p = build(cfg, run_dir=run_dir, resume=resume, env=env)
         curriculum = None
         if cfg.train.curriculum:
             stages = check_stages(cfg.train.curriculum, "train", cfg.train.total_frames, cfg.train.eval_every)

@@ -9,12 +9,19 @@ multi-agent layout (``env.group_map``; per-agent data under
   its time limit TorchRL's ``StepCounter``: a timed-out episode is ``truncated``
   (GAE bootstraps its last value), only the scenario's own end is ``terminated``;
 - ``pettingzoo``: ``PettingZooWrapper`` over ``mpe2.<scenario>.parallel_env()``
-  (``return_state=True``); ``num_envs`` copies step in a ``SerialEnv``;
+  (``return_state=True``); ``num_envs`` copies step in a ``SerialEnv``; any
+  other PettingZoo env by import path, parallel or AEC (:mod:`.family_pettingzoo`);
 - ``magent``: ``PettingZooWrapper`` over ``magent2`` ``battle_v4`` with
   ``use_mask=True, done_on_any=False`` (agents die; ``(group, "mask")``
-  marks the live ones), with magent2 0.3.4's reset bug fixed.
+  marks the live ones), with magent2 0.3.4's reset bug fixed;
+- ``torchrl``: your own ``EnvBase`` from ``env.make`` (:mod:`.family_torchrl`),
+  or one handed to :func:`make_env` ready;
+- ``gymnasium_ma``: EPyMARL-style gymnasium envs (:mod:`.family_gymnasium_ma`).
 
-On top: ``RewardSum`` per group writing ``(group, "episode_reward")`` (the
+Every env is then checked (:func:`torchrl_mappo.envs.check.inspect_env`:
+one line per problem). On top: a team reward at the root copied to the
+agents and nested or integer observations made float vectors where the
+check found them, ``RewardSum`` per group writing ``(group, "episode_reward")`` (the
 env's own reward, which the trainer reports), then ``RewardSharing`` where
 configured (the reward the loss trains on), then ``HideAfter`` for a memory
 task (``env.memory_steps``).
@@ -150,6 +157,11 @@ def _make_pettingzoo(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     import mpe2.all_modules
     from torchrl.envs.libs.pettingzoo import PettingZooWrapper
 
+    if "." in cfg.scenario:  # any PettingZoo env by import path
+        from torchrl_mappo.envs.family_pettingzoo import make_pettingzoo_module_env
+
+        return make_pettingzoo_module_env(cfg, seed, device, _resolve_group_map, _pettingzoo_batch)
+
     module = mpe2.all_modules.mpe_environments[f"mpe/{cfg.scenario}"]
     probe = _parallel_env_checked(
         module.parallel_env, cfg, max_cycles=cfg.max_steps, continuous_actions=cfg.continuous_actions
@@ -236,27 +248,91 @@ def _make_magent(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     return _pettingzoo_batch(make_one, cfg.num_envs, seed)
 
 
-_FAMILIES = {"vmas": _make_vmas, "pettingzoo": _make_pettingzoo, "magent": _make_magent}
+def _make_torchrl(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
+    from torchrl_mappo.envs.family_torchrl import make_torchrl_env
+
+    return make_torchrl_env(cfg, seed, device)
+
+
+def _make_gymnasium_ma(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
+    from torchrl_mappo.envs.family_gymnasium_ma import make_gymnasium_ma_env
+
+    return make_gymnasium_ma_env(cfg, seed, device, _pettingzoo_batch)
+
+
+_FAMILIES = {"vmas": _make_vmas, "pettingzoo": _make_pettingzoo, "magent": _make_magent,
+             "torchrl": _make_torchrl, "gymnasium_ma": _make_gymnasium_ma}
 
 
 def env_error(cfg_env: EnvConfig, what: str, err: Exception) -> ConfigError:
     """One line for an env that fails in its simulator's own code: the settings, then the cause."""
     kwargs = f" with env.scenario_kwargs={cfg_env.scenario_kwargs}" if cfg_env.scenario_kwargs else ""
     first = (str(err).strip().splitlines() or [""])[0][:200]
+    if cfg_env.family == "torchrl":
+        hint = "fix the env's constructor"
+        if "must match the env batch size" in first:
+            hint = ("an unbatched spec: give every spec the env's batch size as its leading dims "
+                    "(shape=(*batch_size, ...))")
+        elif "mismatch" in first and "Composite" in first:
+            hint = "a spec's leading dims must be those of the Composite holding it ([*batch, n_agents, ...] in a group)"
+        return ConfigError(f"env.make={cfg_env.make!r} {what} ({type(err).__name__}: {first}); {hint}")
     return ConfigError(
         f"env: {cfg_env.family} scenario {cfg_env.scenario!r}{kwargs} {what} "
         f"({type(err).__name__}{': ' + first if first else ''}); check the scenario and its kwargs"
     )
 
 
-def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu") -> EnvBase:
-    """Build the env named by ``cfg_env`` through TorchRL's own wrapper.
+def make_base_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu") -> EnvBase:
+    """The env of ``cfg_env``'s family, as its wrapper builds it (nothing checked or added yet)."""
+    try:
+        factory = _FAMILIES[cfg_env.family]
+    except KeyError:
+        raise ConfigError(
+            f"env.family={cfg_env.family!r} is not supported; use one of {', '.join(_FAMILIES)}"
+        ) from None
+    try:
+        return factory(cfg_env, seed, device)
+    except ConfigError:
+        raise
+    except Exception as err:  # the simulator's own error, whatever its kind: one line naming the settings
+        raise env_error(cfg_env, "could not be built", err) from None
+
+
+def finish_env(base: EnvBase, cfg_env: EnvConfig, report) -> TransformedEnv:
+    """``base`` with what the check found it needs (``report``), episode returns and reward sharing."""
+    from torchrl_mappo.envs.transforms import BroadcastReward, ObservationToVector
+
+    groups = list(base.group_map)
+    cfg_env.check_groups(groups)
+    # A family's own transforms (VMAS: the time limit) stay first.
+    env = base if isinstance(base, TransformedEnv) else TransformedEnv(base)
+    if report.vectorize:
+        env.append_transform(ObservationToVector(report.vectorize))
+    if report.broadcast_reward:
+        env.append_transform(BroadcastReward(report.broadcast_reward))
+    env.append_transform(
+        RewardSum(in_keys=[keys.reward(g) for g in groups], out_keys=[keys.episode_reward(g) for g in groups])
+    )
+    if cfg_env.reward_sharing:
+        env.append_transform(RewardSharing(cfg_env.reward_shares()))
+    if cfg_env.memory_steps is not None:
+        env.append_transform(_memory_task(cfg_env, env))
+    return env
+
+
+def make_env(cfg_env: EnvConfig | EnvBase, *, seed: int | None = None, device: str = "cpu",
+             env: EnvBase | None = None) -> EnvBase:
+    """Build the env named by ``cfg_env`` through TorchRL's own wrapper, or take a ready one.
 
     Args:
         cfg_env: family, scenario, number of envs, episode length, action
-            type, scenario kwargs, grouping and reward sharing.
+            type, scenario kwargs, grouping and reward sharing; or a ready
+            TorchRL ``EnvBase`` (then the default settings apply to it).
         seed: seeds the simulator (``None``: unseeded).
         device: where the simulator runs.
+        env: a ready ``EnvBase`` (batched or not) with the multi-agent
+            layout, used instead of building one from ``cfg_env`` (whose
+            grouping and reward sharing still apply).
 
     Returns:
         A ``TransformedEnv`` over the wrapper, batch size ``[num_envs]``
@@ -269,46 +345,21 @@ def make_env(cfg_env: EnvConfig, *, seed: int | None = None, device: str = "cpu"
         ConfigError: unknown family, scenario kwargs the scenario rejects,
             a ``group_map`` naming unknown agents, leaving agents out or
             stacking agents of different shapes, ``reward_sharing`` naming
-            a group the env does not have.
+            a group the env does not have, and the first problem the env
+            checker finds (:func:`torchrl_mappo.envs.check.inspect_env`).
     """
-    try:
-        factory = _FAMILIES[cfg_env.family]
-    except KeyError:
-        raise ConfigError(
-            f"env.family={cfg_env.family!r} is not supported; use one of {', '.join(_FAMILIES)}"
-        ) from None
-    try:
-        base = factory(cfg_env, seed, device)
-    except ConfigError:
-        raise
-    except Exception as err:  # the simulator's own error, whatever its kind: one line naming the settings
-        raise env_error(cfg_env, "could not be built", err) from None
-    groups = list(base.group_map)
-    empty = [g for g, agents in base.group_map.items() if not agents]
-    if not groups or empty:
-        raise ConfigError(
-            f"env {cfg_env.family}/{cfg_env.scenario}: no agents{f' in group(s) {empty}' if empty else ''}; "
-            "check env.scenario_kwargs (e.g. n_agents >= 1) and env.group_map"
-        )
-    cfg_env.check_groups(groups)
-    reward_keys = [keys.reward(g) for g in groups]
-    missing = [k for k in reward_keys if k not in base.reward_keys]
-    if missing:
-        raise ConfigError(
-            f"env {cfg_env.family}/{cfg_env.scenario}: no per-group reward at {missing}; "
-            "torchrl_mappo needs one reward entry per group"
-        )
-    returns = RewardSum(in_keys=reward_keys, out_keys=[keys.episode_reward(g) for g in groups])
-    if isinstance(base, TransformedEnv):  # a family's own transforms (VMAS: the time limit)
-        base.append_transform(returns)
-        env = base
+    from torchrl_mappo.envs.check import inspect_env
+
+    if isinstance(cfg_env, EnvBase):
+        cfg_env, env = EnvConfig(), cfg_env
+    if env is not None:
+        base, what = env, "the env given"
     else:
-        env = TransformedEnv(base, returns)
-    if cfg_env.reward_sharing:
-        env.append_transform(RewardSharing(cfg_env.reward_shares()))
-    if cfg_env.memory_steps is not None:
-        env.append_transform(_memory_task(cfg_env, env))
-    return env
+        base = make_base_env(cfg_env, seed=seed, device=device)
+        what = f"env {cfg_env.family}/{cfg_env.make if cfg_env.family == 'torchrl' else cfg_env.scenario}"
+    report = inspect_env(base, cfg_env)
+    report.raise_first(what)
+    return finish_env(base, cfg_env, report)
 
 
 def _memory_task(cfg_env: EnvConfig, env: EnvBase) -> HideAfter:

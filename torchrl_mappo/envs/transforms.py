@@ -5,6 +5,7 @@ from typing import Mapping
 
 import torch
 from tensordict import TensorDictBase
+from torchrl.data import Composite, Unbounded
 from torchrl.envs import Transform
 
 from torchrl_mappo import keys
@@ -70,3 +71,94 @@ class RewardSharing(Transform):
         # Offline use (a stored batch): share the rewards stored under "next".
         self._call(tensordict.get(keys.NEXT))
         return tensordict
+
+
+class BroadcastReward(Transform):
+    """Copy a team reward at the root (``"reward"``, ``[*B, 1]``) to every agent of each group.
+
+    For envs of your own that reward the team only: ``(group, "reward")``
+    becomes the root reward expanded to ``[*B, n_agents, 1]``, the per-agent
+    reward the loss reads. It is safe because the root reward is one number
+    per env: every agent of every group gets the same team reward.
+
+    Args:
+        group_sizes: ``{group: n_agents}`` of the groups to fill in.
+    """
+
+    def __init__(self, group_sizes: Mapping[str, int]):
+        self.group_sizes = dict(group_sizes)
+        super().__init__(in_keys=[keys.REWARD], out_keys=[keys.reward(g) for g in self.group_sizes])
+
+    def _call(self, next_tensordict: TensorDictBase) -> TensorDictBase:
+        reward = next_tensordict.get(keys.REWARD)
+        for group, n in self.group_sizes.items():
+            next_tensordict.set(keys.reward(group), reward.unsqueeze(-2).expand(*reward.shape[:-1], n, 1).clone())
+        return next_tensordict
+
+    def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
+        return tensordict_reset
+
+    def transform_reward_spec(self, reward_spec: Composite) -> Composite:
+        root = reward_spec[keys.REWARD]
+        batch = root.shape[:-1]
+        for group, n in self.group_sizes.items():
+            leaf = Unbounded(shape=(*batch, n, 1), dtype=root.dtype, device=root.device)
+            if group in reward_spec.keys():
+                reward_spec[group][keys.REWARD] = leaf
+            else:
+                reward_spec[group] = Composite({keys.REWARD: leaf}, shape=(*batch, n), device=root.device)
+        return reward_spec
+
+
+class ObservationToVector(Transform):
+    """Make each group's ``(group, "observation")`` a floating-point tensor the networks can take.
+
+    PettingZoo envs with dict observation spaces (``{"observation": board}``
+    once TorchRL has taken out ``"action_mask"``) give ``(group,
+    "observation")`` as a nested entry: its leaves are flattened per agent
+    and concatenated into ``[*B, n_agents, D]``. Integer or boolean
+    observations (a board of ``int8``) are cast to ``float32``, their shape
+    kept.
+
+    Args:
+        groups: the groups to convert.
+    """
+
+    def __init__(self, groups: list[str]):
+        self.groups = list(groups)
+        obs = [keys.observation(g) for g in self.groups]
+        super().__init__(in_keys=obs, out_keys=obs)
+
+    @staticmethod
+    def _vector(value, agent_dims: int) -> torch.Tensor:
+        if isinstance(value, TensorDictBase):
+            leaves = [value.get(k) for k in sorted(value.keys(True, True), key=str)]
+            return torch.cat([v.flatten(agent_dims).to(torch.float32) for v in leaves], -1)
+        return value.to(torch.float32)
+
+    def _call(self, next_tensordict: TensorDictBase) -> TensorDictBase:
+        for group in self.groups:
+            key = keys.observation(group)
+            value = next_tensordict.get(key, None)
+            if value is None:
+                continue
+            agent_dims = next_tensordict.get(group).batch_dims
+            next_tensordict.del_(key)
+            next_tensordict.set(key, self._vector(value, agent_dims))
+        return next_tensordict
+
+    def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
+        return self._call(tensordict_reset)
+
+    def transform_observation_spec(self, observation_spec: Composite) -> Composite:
+        for group in self.groups:
+            group_spec = observation_spec[group]
+            spec = group_spec[keys.OBSERVATION]
+            if isinstance(spec, Composite):
+                leaves = [spec[k] for k in sorted(spec.keys(True, True), key=str)]
+                width = sum(leaf.shape[len(group_spec.shape):].numel() for leaf in leaves)
+                shape = (*group_spec.shape, width)
+            else:
+                shape = spec.shape
+            group_spec[keys.OBSERVATION] = Unbounded(shape=shape, dtype=torch.float32, device=spec.device)
+        return observation_spec

@@ -8,7 +8,7 @@ from torch import nn
 from torchrl.data import Categorical as CategoricalSpec
 from torchrl.data import OneHot as OneHotSpec
 from torchrl.envs import EnvBase
-from torchrl.modules import OneHotCategorical, ProbabilisticActor, TanhNormal
+from torchrl.modules import MaskedCategorical, MaskedOneHotCategorical, OneHotCategorical, ProbabilisticActor, TanhNormal
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import ConfigError, ModelConfig
@@ -43,7 +43,9 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     one-hot specs) over the network's logits.
 
     ``cfg_model.share_params``: one network for all agents of the group, or
-    one per agent evaluated in a single vmapped call. ``actor_agent_id``
+    one per agent evaluated in a single vmapped call. Where the env gives
+    ``(group, "action_mask")`` (PettingZoo), the Categorical is TorchRL's
+    ``MaskedCategorical``: a forbidden action has probability 0. ``actor_agent_id``
     appends a one-hot agent id to each agent's observation;
     ``orthogonal_init`` initialises the network orthogonally.
 
@@ -103,8 +105,15 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
         net = mlp(n_actions)
         module = TensorDictModule(net, in_keys=[keys.observation(group), *memory_in],
                                   out_keys=[keys.logits(group), *memory_out])
-        dist_class = OneHotCategorical if isinstance(action_spec, OneHotSpec) else torch.distributions.Categorical
-        dist_keys, dist_kwargs = [keys.logits(group)], {}
+        one_hot = isinstance(action_spec, OneHotSpec)
+        if keys.action_mask(group) in env.observation_spec.keys(True):
+            # Only the actions the env allows now (PettingZoo's action masks): TorchRL's masked Categorical.
+            dist_class = MaskedOneHotCategorical if one_hot else MaskedCategorical
+            dist_keys = {"logits": keys.logits(group), "mask": keys.action_mask(group)}
+        else:
+            dist_class = OneHotCategorical if one_hot else torch.distributions.Categorical
+            dist_keys = [keys.logits(group)]
+        dist_kwargs = {}
     else:
         action_dim = action_spec.shape[-1]
         net = mlp(action_dim)
@@ -137,7 +146,8 @@ class RandomGroupPolicy(TensorDictModuleBase):
     """Uniformly random actions for one group (an untrained opponent).
 
     Writes ``(group, "action")`` sampled from the env's action spec for every
-    element of the input's batch; it has no parameters and is never trained.
+    element of the input's batch (among the allowed actions where the env
+    gives ``(group, "action_mask")``); it has no parameters and is never trained.
     """
 
     def __init__(self, env: EnvBase, group: str):
@@ -148,7 +158,14 @@ class RandomGroupPolicy(TensorDictModuleBase):
         self.out_keys = [keys.action(group)]
 
     def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
-        tensordict.set(keys.action(self.group), self.spec.rand(tensordict.batch_size))
+        allowed = tensordict.get(keys.action_mask(self.group), None)
+        if allowed is None:
+            tensordict.set(keys.action(self.group), self.spec.rand(tensordict.batch_size))
+            return tensordict
+        choice = torch.distributions.Categorical(probs=allowed.float()).sample()
+        if isinstance(self.spec, OneHotSpec):
+            choice = torch.nn.functional.one_hot(choice, allowed.shape[-1]).to(self.spec.dtype)
+        tensordict.set(keys.action(self.group), choice)
         return tensordict
 
 

@@ -1,0 +1,274 @@
+"""Bring your own env (issue 13): env.family torchrl / pettingzoo by import path / gymnasium_ma, a ready
+EnvBase, the env checker on deliberately broken envs, action masks, dead agents."""
+import math
+import sys
+
+import pytest
+import torch
+from torchrl.envs import SerialEnv
+
+from conftest import REPO
+from torchrl_mappo import Trainer, keys
+from torchrl_mappo.cli import main
+from torchrl_mappo.config import ConfigError, config_from_dict
+from torchrl_mappo.envs import make_env
+from torchrl_mappo.envs.check import check_env
+from torchrl_mappo.modules import make_actor, make_random_actor
+
+BROKEN = f"{REPO / 'tests' / 'broken_envs.py'}"
+CUSTOM = str(REPO / "configs" / "custom_env.yaml")
+TINY_TRAIN = {"frames_per_batch": 80, "total_frames": 160, "minibatch_size": 40, "num_epochs": 1}
+
+
+def torchrl_cfg(make, train=TINY_TRAIN, model=None, **env):
+    return config_from_dict({
+        "env": {"family": "torchrl", "make": make, "num_envs": 4, **env},
+        "model": model or {"hidden_sizes": [16]}, "train": train, "run": {"progress_bar": False},
+    })
+
+
+def custom_example():
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        import custom_env
+    finally:
+        sys.path.remove(str(REPO / "examples"))
+    return custom_env
+
+
+# --------------------------------------------------------------------------- #
+# env.family: torchrl, and a ready EnvBase
+# --------------------------------------------------------------------------- #
+def test_torchrl_family_calls_a_batched_callable_with_num_envs_and_trains():
+    cfg = torchrl_cfg(f"{REPO / 'examples' / 'custom_env.py'}:make_env", max_steps=5)
+    trainer = Trainer.from_config(cfg)
+    env = trainer.collector.env
+    assert env.batch_size == torch.Size([4]) and set(env.group_map) == {"movers", "guides"}
+    assert type(env.base_env).__name__ == "GuideAndGo"  # one batched env, not copies
+    history = trainer.train()
+    assert [row["frames"] for row in history] == [80, 160]
+    assert {"movers/episode_return", "guides/episode_return"} <= set(history[-1])
+
+
+def test_torchrl_family_without_num_envs_runs_copies_in_a_serial_env():
+    env = make_env(torchrl_cfg(f"{BROKEN}:unbatched_single", num_envs=2).env)
+    assert isinstance(env.base_env, SerialEnv) and env.batch_size[0] == 2
+    assert env.group_map == {"agents": ["agents_0", "agents_1"]}  # read off the specs
+    env.rollout(3)
+
+
+def test_torchrl_family_imports_a_module_path_and_passes_kwargs(tmp_path, monkeypatch):
+    (tmp_path / "my_envs.py").write_text(
+        "import sys\nsys.path.insert(0, %r)\nfrom broken_envs import Tiny\n"
+        "def make(num_envs, flavour):\n    assert flavour == 'sweet'\n    return Tiny(num_envs)\n" % str(REPO / "tests"))
+    monkeypatch.chdir(tmp_path)  # the working folder, as a user's project
+    monkeypatch.delitem(sys.modules, "my_envs", raising=False)
+    env = make_env(torchrl_cfg("my_envs:make", kwargs={"flavour": "sweet"}).env)
+    assert env.batch_size == torch.Size([4])
+    with pytest.raises(ConfigError, match="env.kwargs: my_envs:make rejected them"):
+        make_env(torchrl_cfg("my_envs:make", kwargs={"colour": 1}).env)
+
+
+def test_a_ready_env_trains_with_everything_else_from_the_config():
+    GuideAndGo = custom_example().GuideAndGo
+    cfg = config_from_dict({"env": {"num_envs": 4}, "model": {"hidden_sizes": [16]}, "train": TINY_TRAIN,
+                            "run": {"progress_bar": False}, "per_group": {"guides": {"policy": "random"}}})
+    trainer = Trainer.from_config(cfg, env=GuideAndGo(num_envs=4, max_steps=5))
+    assert set(trainer.losses) == {"movers"}  # per_group applies to the ready env's groups
+    assert len(trainer.train()) == 2
+    # make_env takes one too, as its first argument.
+    env = make_env(GuideAndGo(num_envs=2))
+    assert keys.episode_reward("movers") in env.observation_spec.keys(True)
+
+
+def test_a_ready_env_needs_the_sync_collector():
+    GuideAndGo = custom_example().GuideAndGo
+    cfg = config_from_dict({"env": {"num_envs": 4}, "collector": {"kind": "multi_sync", "workers": 2},
+                            "train": TINY_TRAIN})
+    with pytest.raises(ConfigError, match="an env handed in ready lives in this process"):
+        Trainer.from_config(cfg, env=GuideAndGo(num_envs=4))
+
+
+def test_a_team_reward_at_the_root_is_copied_to_every_agent():
+    env = make_env(torchrl_cfg(f"{BROKEN}:team_reward").env)
+    td = env.rollout(4)
+    team = td.get(("next", "reward"))  # [B, T, 1]
+    per_agent = td.get(("next", "agents", "reward"))  # [B, T, 2, 1]
+    assert per_agent.shape == (4, 4, 2, 1)
+    assert torch.equal(per_agent, team.unsqueeze(-2).expand_as(per_agent))
+    assert team.abs().sum() > 0  # actions 0 were drawn: a real reward, copied
+
+
+@pytest.mark.slow
+def test_the_custom_example_learns_beyond_random():
+    """The example of the README, seeded, 19 200 frames: both groups beat their first (random) batch by a margin."""
+    cfg = torchrl_cfg(f"{REPO / 'examples' / 'custom_env.py'}:make_env", num_envs=32, max_steps=25,
+                      model={"hidden_sizes": [64, 64]},
+                      train={"frames_per_batch": 3200, "total_frames": 19200, "minibatch_size": 800,
+                             "num_epochs": 5, "lr": 1e-3})
+    history = Trainer.from_config(cfg).train()
+    first, last = history[0], history[-1]
+    # Random movers lose ~1.1 per step (25 steps); random guides are right 1 time in 5.
+    assert last["movers/episode_return"] > first["movers/episode_return"] + 5, (first, last)
+    assert last["guides/episode_return"] > first["guides/episode_return"] + 2, (first, last)
+
+
+# --------------------------------------------------------------------------- #
+# The checker, on broken envs
+# --------------------------------------------------------------------------- #
+BROKEN_CASES = [
+    ("wrong_reward_shape", "('agents', 'reward') has shape [4, 2]; MAPPO needs one reward per agent, "
+                           "[*batch, n_agents, 1] = [4, 2, 1]"),
+    ("missing_group_key", "no ('agents', 'observation') in the observation spec (found ['obs'])"),
+    ("nan_observations", "non-finite numbers (NaN or inf) at [('agents', 'observation')"),
+]
+
+
+@pytest.mark.parametrize("name,words", BROKEN_CASES, ids=[c[0] for c in BROKEN_CASES])
+def test_check_env_reports_each_broken_env_in_one_line(capsys, name, words):
+    code = main(["check-env", CUSTOM, f"env.make={BROKEN}:{name}", "env.num_envs=4"])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.count("\n") == 1 and "1 problem(s), listed above" in err
+    problems = [line for line in out.splitlines() if line.startswith("problem: ")]
+    assert len(problems) == 1 and words in problems[0], out
+
+
+def test_check_env_on_an_unbatched_spec_names_the_fix(capsys):
+    code = main(["check-env", CUSTOM, f"env.make={BROKEN}:unbatched_spec", "env.num_envs=4"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "an unbatched spec: give every spec the env's batch size as its leading dims" in err
+
+
+def test_check_env_on_a_good_env_prints_what_each_group_gets(capsys):
+    assert main(["check-env", CUSTOM, "env.num_envs=4"]) == 0
+    out = capsys.readouterr().out
+    assert "group 'movers': 2 agent(s)" in out and "action continuous [2] in [-1, 1] -> TanhNormal" in out
+    assert "group 'guides': 2 agent(s)" in out and "discrete, 5 actions -> Categorical" in out
+    assert "critic input: concat_obs" in out and out.rstrip().endswith("torchrl_mappo can train")
+
+
+def test_training_runs_the_checks_first(tmp_path):
+    cfg = torchrl_cfg(f"{BROKEN}:nan_observations")
+    with pytest.raises(ConfigError, match="env check: non-finite numbers"):
+        Trainer.from_config(cfg)
+    cfg = torchrl_cfg(f"{BROKEN}:wrong_reward_shape")
+    with pytest.raises(ConfigError, match="has shape \\[4, 2\\]"):
+        Trainer.from_config(cfg)
+
+
+def test_a_state_critic_without_state_is_a_problem_of_the_checker():
+    cfg = torchrl_cfg(f"{BROKEN}:valid")
+    cfg.model.critic_input = "state"
+    report, env = check_env(cfg)
+    assert env is None and any("no global state" in p for p in report.problems)
+
+
+# --------------------------------------------------------------------------- #
+# PettingZoo by import path: AEC, action masks; parallel with dead agents
+# --------------------------------------------------------------------------- #
+def ttt_cfg(**extra):
+    data = {"env": {"family": "pettingzoo", "scenario": "pettingzoo.classic.tictactoe_v3", "num_envs": 2},
+            "model": {"hidden_sizes": [16]}, "train": TINY_TRAIN, "run": {"progress_bar": False}}
+    data.update(extra)
+    return config_from_dict(data)
+
+
+def test_tictactoe_aec_masked_actors_only_play_legal_moves():
+    cfg = ttt_cfg()
+    env = make_env(cfg.env, seed=0)
+    assert set(env.group_map) == {"player_1", "player_2"}
+    learner = make_actor(env, "player_1", cfg.model)
+    rand = make_random_actor(env, "player_2")
+    from tensordict.nn import TensorDictSequential
+
+    td = env.rollout(60, TensorDictSequential(learner, rand), break_when_any_done=False)
+    for g in ("player_1", "player_2"):
+        acting = td.get((g, "mask")).squeeze(-1)  # whose turn it is
+        chosen = td.get((g, "action")).squeeze(-1)
+        allowed = td.get((g, "action_mask")).squeeze(-2)
+        legal = allowed.gather(-1, chosen.unsqueeze(-1)).squeeze(-1)
+        assert acting.any() and legal[acting].all(), g
+    # An illegal move ends the game with -1 for the mover: with masks none happens.
+    rewards = torch.cat([td.get(("next", g, "reward")) for g in ("player_1", "player_2")], -1)
+    assert set(rewards.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    ends = td.get(("next", "done")).sum()
+    assert ends > 0 and (rewards.sum(-1).abs() < 1e-6).all()  # zero-sum: nobody lost to an illegal move
+
+
+def test_tictactoe_trains_against_a_random_player():
+    cfg = ttt_cfg(per_group={"player_2": {"policy": "random"}})
+    trainer = Trainer.from_config(cfg)
+    assert set(trainer.losses) == {"player_1"}
+    assert type(trainer.losses["player_1"]).__name__ == "MaskedMAPPOLoss"  # only its own turns count
+    assert len(trainer.train()) == 2
+
+
+def test_pursuit_parallel_env_by_import_path_with_a_global_state():
+    cfg = config_from_dict({"env": {"family": "pettingzoo", "scenario": "pettingzoo.sisl.pursuit_v5",
+                                    "num_envs": 1, "max_steps": 10,
+                                    "scenario_kwargs": {"n_pursuers": 2, "n_evaders": 2, "x_size": 8,
+                                                        "y_size": 8}},
+                            "model": {"hidden_sizes": [16]},
+                            "train": {"frames_per_batch": 20, "total_frames": 40, "minibatch_size": 20,
+                                      "num_epochs": 1}, "run": {"progress_bar": False}})
+    trainer = Trainer.from_config(cfg)
+    env = trainer.collector.env
+    assert env.group_map == {"pursuer": ["pursuer_0", "pursuer_1"]} and keys.STATE in env.observation_spec.keys()
+    assert keys.mask("pursuer") in env.observation_spec.keys(True)  # agents may die or arrive
+    assert len(trainer.train()) == 2
+
+
+def test_bare_mpe2_names_still_work():
+    env = make_env(config_from_dict({"env": {"family": "pettingzoo", "scenario": "simple_spread_v3",
+                                             "num_envs": 1, "continuous_actions": False}}).env)
+    assert set(env.group_map) == {"agent"} and keys.mask("agent") not in env.observation_spec.keys(True)
+
+
+# --------------------------------------------------------------------------- #
+# gymnasium_ma (EPyMARL's convention)
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("scenario,obs,n_actions", [("Foraging-8x8-2p-2f-coop-v3", 12, 6),
+                                                    ("rware-tiny-2ag-v2", 71, 5)])
+def test_gymnasium_ma_envs_become_one_group_of_agents(scenario, obs, n_actions):
+    cfg = config_from_dict({"env": {"family": "gymnasium_ma", "scenario": scenario, "num_envs": 2,
+                                    "max_steps": 6}, "model": {"hidden_sizes": [16]},
+                            "train": {"frames_per_batch": 24, "total_frames": 48, "minibatch_size": 12,
+                                      "num_epochs": 1}, "run": {"progress_bar": False}})
+    trainer = Trainer.from_config(cfg)
+    env = trainer.collector.env
+    assert env.group_map == {"agents": ["agent_0", "agent_1"]}
+    assert env.observation_spec[keys.observation("agents")].shape == (2, 2, obs)
+    assert env.full_action_spec[keys.action("agents")].space.n == n_actions
+    history = trainer.train()
+    assert len(history) == 2
+    td = env.rollout(7, break_when_any_done=False)
+    assert td.get(("next", "done"))[:, 5].all()  # env.max_steps=6: a time limit on every copy
+
+
+def test_lbf_rewards_reach_the_agents():
+    """Greedy 'load' next to food eventually pays: over random play some reward arrives, per agent."""
+    cfg = config_from_dict({"env": {"family": "gymnasium_ma", "scenario": "Foraging-8x8-2p-2f-coop-v3",
+                                    "num_envs": 4, "max_steps": 50}})
+    env = make_env(cfg.env, seed=0)
+    torch.manual_seed(0)
+    td = env.rollout(400, break_when_any_done=False)
+    reward = td.get(("next", "agents", "reward"))
+    assert reward.shape[-2:] == (2, 1) and reward.sum() > 0
+    episodes = td.get(("next", "agents", "episode_reward"))[td.get(("next", "done")).squeeze(-1)]
+    assert episodes.numel() and not math.isnan(float(episodes.mean()))
+
+
+def test_a_missing_package_names_the_extra(capsys):
+    code = main(["train", CUSTOM, "env.family=gymnasium_ma", "env.scenario=notapackage:Foo-v0", "env.make=null"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot import 'notapackage'" in err and "pip install 'torchrl_mappo[epymarl]'" in err
+
+
+def test_an_env_whose_state_is_no_array_trains_without_one_and_int_observations_become_float():
+    env = make_env(config_from_dict({"env": {"family": "pettingzoo", "scenario": "pettingzoo.classic.rps_v2",
+                                             "num_envs": 1, "max_steps": 5}}).env)
+    assert keys.STATE not in env.observation_spec.keys()  # rps_v2's `state` is a dict, not state()
+    assert env.observation_spec[keys.observation("player")].dtype == torch.float32  # int64 in the env
+    td = env.rollout(5)
+    assert td.get(keys.observation("player")).dtype == torch.float32

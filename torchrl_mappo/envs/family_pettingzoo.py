@@ -1,0 +1,88 @@
+"""``env.family: pettingzoo`` by import path: any PettingZoo env, parallel or turn-based (AEC).
+
+``env.scenario`` names a module with ``parallel_env()`` (used when present)
+or ``env()`` (AEC: one agent acts per step). Both go through TorchRL's
+``PettingZooWrapper`` with ``use_mask=True`` (``(group, "mask")`` marks the
+agents alive, or the one whose turn it is) and ``done_on_any=False`` (an
+episode ends when every agent is done, so agents may die or arrive);
+action masks come out as ``(group, "action_mask")``, which the actor
+honours. ``env.max_steps`` is passed as ``max_cycles`` where the env takes
+it; the env's global state is returned where it has one.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from torchrl.envs import EnvBase
+
+from torchrl_mappo.config import EnvConfig
+from torchrl_mappo.envs.scenarios import import_scenario
+from torchrl_mappo.errors import ConfigError
+
+__all__ = ["make_pettingzoo_module_env", "space_signature"]
+
+
+def space_signature(space: Any) -> Any:
+    """Something equal for equal observation spaces (dict spaces have no ``shape``)."""
+    shape = getattr(space, "shape", None)
+    if shape is not None:
+        return tuple(shape)
+    sub = getattr(space, "spaces", None)
+    if isinstance(sub, dict):
+        return tuple((k, space_signature(v)) for k, v in sub.items())
+    return repr(space)
+
+
+def _factory(module: Any) -> tuple[Callable, bool]:
+    if callable(getattr(module, "parallel_env", None)):
+        return module.parallel_env, True
+    return module.env, False
+
+
+def _call(factory: Callable, cfg: EnvConfig) -> Any:
+    """The raw env, with ``max_cycles`` when it takes it."""
+    try:
+        return factory(max_cycles=cfg.max_steps, **cfg.scenario_kwargs)
+    except TypeError as err:
+        if "max_cycles" not in str(err):
+            raise ConfigError(f"env.scenario_kwargs: {cfg.scenario} rejected them: {err}") from None
+    try:
+        return factory(**cfg.scenario_kwargs)
+    except TypeError as err:
+        raise ConfigError(f"env.scenario_kwargs: {cfg.scenario} rejected them: {err}") from None
+
+
+def _has_state(raw: Any) -> bool:
+    """Whether ``state()`` gives an array (rps_v2's ``state`` is a dict; many envs raise)."""
+    try:
+        raw.reset(seed=0)
+        return hasattr(raw.state(), "shape")
+    except Exception:  # NotImplementedError, AttributeError, or an attribute that is no method
+        return False
+
+
+def make_pettingzoo_module_env(cfg: EnvConfig, seed: int | None, device: str,
+                               resolve_group_map: Callable, batch: Callable) -> EnvBase:
+    """The env of ``cfg.scenario`` (an import path) in ``cfg.num_envs`` copies."""
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    factory, parallel = _factory(import_scenario(cfg))
+    probe = _call(factory, cfg)
+    agents = list(probe.possible_agents)
+    shapes = {a: space_signature(probe.observation_space(a)) for a in agents}
+    group_map = resolve_group_map(cfg.group_map, agents, shapes)
+    return_state = cfg.return_state and _has_state(probe)
+    probe.close()
+
+    def make_one() -> EnvBase:
+        return PettingZooWrapper(
+            _call(factory, cfg),
+            return_state=return_state,
+            group_map=group_map,
+            use_mask=True,
+            done_on_any=False,
+            categorical_actions=True,
+            device=device,
+        )
+
+    return batch(make_one, cfg.num_envs, seed)
