@@ -31,7 +31,7 @@ def harness(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, Path]:
 @pytest.mark.slow
 def test_harness_prints_and_writes_the_table(tmp_path):
     proc, out = harness(tmp_path, "--frames", "160", "--target", "-100")
-    header = "| system | variant | seed | wall s | frames | frames/s |"
+    header = "| system | variant | seed | wall s | s to first frame | frames | frames/s |"
     assert header in proc.stdout
     assert "| torchrl_mappo | default | median of 1 (1/1 reached) |" in proc.stdout
     assert (out / "results.md").read_text().count(header) == 2  # medians and every run
@@ -41,6 +41,7 @@ def test_harness_prints_and_writes_the_table(tmp_path):
     assert run["exit_code"] == "0" and int(run["frames"]) == 160
     assert float(run["peak RSS MiB"]) > 50  # a real process with torch in it
     assert float(run["t→target s"]) <= float(run["wall s"])
+    assert 0 < float(run["s to first frame"]) < float(run["wall s"])  # start-up: imports, env, networks
     process = json.loads((out / "runs" / "ours-default-seed0" / "process.json").read_text())
     assert process["exit_code"] == 0 and process["wall_s"] == pytest.approx(float(run["wall s"]))
 
