@@ -113,13 +113,7 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
         body = make_mlp(width, n_agents, cfg_model)
         net = Chain(FlattenTrailing(ndims), body, AgentValues())
     else:
-        obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
-        builder = PerAgentCriticInput(
-            n_agents, ndims, own_obs_ndim=obs_ndim if own_obs else None, agent_id=agent_id,
-            action_dim=action_dim, n_actions=n_actions,
-        )
-        in_width = (width + (obs_dim if own_obs else 0) + (n_agents if agent_id else 0)
-                    + (n_agents * action_dim if action_dim else 0))
+        builder, in_width = _per_agent_input(env, group, ndims, width, own_obs, agent_id, action_dim, n_actions)
         body = make_agent_mlp(in_width, 1, n_agents, cfg_model, share_params=share)
         net = Chain(builder, body)
         if own_obs:
@@ -131,10 +125,10 @@ def make_critic(env: EnvBase, group: str, cfg_model: ModelConfig) -> TensorDictM
     return TensorDictModule(net, in_keys=in_keys, out_keys=[keys.state_value(group)])
 
 
-def _recurrent_critic(env, group, cfg_model, in_keys, ndims, width, own_obs, agent_id, action_dim, n_actions,
-                      *, global_input: bool) -> TensorDictModule:
+def _per_agent_input(env, group, ndims, width, own_obs, agent_id, action_dim, n_actions):
+    """Each agent's critic input (global input, own observation, agent id, the others' actions)
+    and its width."""
     n_agents, obs_dim = group_sizes(env, group)
-    share, h = cfg_model.share_params, cfg_model.recurrent_hidden
     obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
     builder = PerAgentCriticInput(
         n_agents, ndims, own_obs_ndim=obs_ndim if own_obs else None, agent_id=agent_id,
@@ -142,6 +136,14 @@ def _recurrent_critic(env, group, cfg_model, in_keys, ndims, width, own_obs, age
     )
     in_width = (width + (obs_dim if own_obs else 0) + (n_agents if agent_id else 0)
                 + (n_agents * action_dim if action_dim else 0))
+    return builder, in_width
+
+
+def _recurrent_critic(env, group, cfg_model, in_keys, ndims, width, own_obs, agent_id, action_dim, n_actions,
+                      *, global_input: bool) -> TensorDictModule:
+    n_agents, obs_dim = group_sizes(env, group)
+    share, h = cfg_model.share_params, cfg_model.recurrent_hidden
+    builder, in_width = _per_agent_input(env, group, ndims, width, own_obs, agent_id, action_dim, n_actions)
     encoder = make_agent_mlp(in_width, h, n_agents, cfg_model, share_params=share)
     head = AgentLinear(h, n_agents if global_input else 1, n_agents, share)
     if cfg_model.orthogonal_init:
