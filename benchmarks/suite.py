@@ -40,7 +40,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))  # this checkout's package
 
 from torchrl_mappo.runner import Process, run_processes  # noqa: E402
-from torchrl_mappo.summary import read_rows  # noqa: E402
+from torchrl_mappo.summary import mean_std, read_rows  # noqa: E402
 from torchrl_mappo.threads import core_budget, thread_env  # noqa: E402
 
 BENCHMARL_PYTHON = HERE / ".venv-benchmarl" / "bin" / "python"
@@ -130,18 +130,6 @@ def at(points: list[tuple[float, float]], frames: float) -> float:
         if f >= frames:
             return v
     return math.nan
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if not math.isnan(v)]
-    if not values:
-        return math.nan, math.nan
-    return statistics.fmean(values), statistics.pstdev(values) if len(values) > 1 else 0.0
-
-
-def pm(values: list[float], spec: str = ".3f") -> str:
-    m, s = mean_std(values)
-    return "-" if math.isnan(m) else f"{m:{spec}} ± {s:{spec}}"
 
 
 def task_record(args, task: str) -> dict:
