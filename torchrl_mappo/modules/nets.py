@@ -7,8 +7,45 @@ from torchrl.modules import MLP, MultiAgentMLP
 
 from torchrl_mappo.config import ModelConfig
 
+
+class _SigmoidTanh(torch.autograd.Function):
+    """tanh(x) computed as 2 * sigmoid(2x) - 1, with tanh's own backward (1 - y^2) * grad."""
+
+    generate_vmap_rule = True  # MultiAgentMLP vmaps over per-agent parameters
+
+    @staticmethod
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x * 2).mul_(2).sub_(1)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.save_for_backward(output)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return torch.ops.aten.tanh_backward(grad, y)
+
+
+class Tanh(nn.Module):
+    """``nn.Tanh`` for CPU training: the same function (within 2e-7) and gradient, ~4x faster.
+
+    torch 2.13's CPU ``tanh`` kernel (1-ulp SLEEF) is ~15x slower than its
+    ``sigmoid``; ``2 * sigmoid(2x) - 1`` is the same function, and the
+    backward is tanh's own. Measured in ``benchmarks/activations.py``
+    (forward + backward of a [1000, 3, 64] activation: 0.88 ms -> 0.19 ms);
+    ``model.activation: tanh`` uses it on CPU. On other devices it is plain
+    ``torch.tanh``. Parameter-free: checkpoints are the same as with ``nn.Tanh``.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":
+            return torch.tanh(x)
+        return _SigmoidTanh.apply(x)
+
+
 ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "tanh": nn.Tanh,
+    "tanh": Tanh,
     "relu": nn.ReLU,
     "elu": nn.ELU,
     "gelu": nn.GELU,
