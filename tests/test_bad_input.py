@@ -117,6 +117,11 @@ CASES = [
      "vmas_navigation.yaml: train.log_std_end=-1.0: group(s) ['agents'] have no log-std"),
     ("initial log-std, discrete actions", train("env.continuous_actions=false", "model.init_log_std=-1", *TINY),
      "model.init_log_std=-1.0: group 'agents' has discrete actions"),
+    ("state-dependent std, discrete actions",
+     train("env.continuous_actions=false", "model.state_dependent_std=true", *TINY),
+     "model.state_dependent_std: true: group 'agents' has discrete actions"),
+    ("state-dependent std with a log-std schedule", train("model.state_dependent_std=true", "train.log_std_end=-1"),
+     "train.log_std_end=-1.0: a state-dependent std (model.state_dependent_std: true) is an output of the network"),
     # --- recurrent models and the memory task (issue 14)
     ("recurrent kind", train("model.recurrent=lstm"), "model.recurrent: 'lstm' is not allowed; use one of 'none', 'gru'"),
     ("critic recurrent kind", train("model.critic_recurrent=yes"), "model.critic_recurrent: expected one of"),

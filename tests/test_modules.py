@@ -1,4 +1,6 @@
 """Actor and critic: shapes, parameter counts, and what the critic really sees."""
+import math
+
 import pytest
 import torch
 from tensordict import TensorDict
@@ -187,3 +189,31 @@ def test_local_critic_flattens_image_observations(share):
     after = critic(td)[keys.state_value(GROUP)]
     assert not torch.allclose(before[..., 0, :], after[..., 0, :])
     assert torch.allclose(before[..., 1:, :], after[..., 1:, :])
+
+
+@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
+@pytest.mark.parametrize("recurrent", ["none", "gru"])
+def test_state_dependent_std_is_an_output_of_the_network(share, recurrent):
+    env = make_env(small_cfg(env={"continuous_actions": True}).env, seed=0)
+    cfg = ModelConfig(hidden_sizes=[16], share_params=share, state_dependent_std=True, init_log_std=-1.0,
+                      recurrent=recurrent)
+    actor = make_actor(env, GROUP, cfg)
+    td = obs_td(batch=6)
+    if recurrent != "none":
+        td[keys.actor_hidden(GROUP)] = torch.zeros(6, N_AGENTS, cfg.recurrent_layers, cfg.recurrent_hidden)
+        td[keys.IS_INIT] = torch.ones(6, 1, dtype=torch.bool)
+    td[keys.observation(GROUP)][1] += 5.0  # another state
+    out = actor(td)
+    scale = out[keys.scale(GROUP)]
+    assert scale.shape == (6, N_AGENTS, ACT_DIM)
+    assert not any("log_std" in name for name, _ in actor.named_parameters())
+    assert not torch.allclose(scale[0], scale[1])  # it depends on the observation
+    scale.sum().backward()  # and the network learns it
+    assert all(p.grad is not None for p in actor.parameters())
+
+
+def test_state_dependent_std_starts_at_exp_init_log_std():
+    env = make_env(small_cfg(env={"continuous_actions": True}).env, seed=0)
+    cfg = ModelConfig(hidden_sizes=[16], state_dependent_std=True, init_log_std=-1.0, orthogonal_init=True)
+    scale = make_actor(env, GROUP, cfg)(obs_td(batch=50))[keys.scale(GROUP)]
+    assert torch.allclose(scale, torch.full_like(scale, math.exp(-1.0)), rtol=0.05)

@@ -175,6 +175,11 @@ class ModelConfig(_Section):
     """Orthogonal weights (gain sqrt(2); 0.01 for the policy head, 1 for the value head), zero biases."""
     init_log_std: float = 0.0
     """Initial log standard deviation of the continuous policy (std 1)."""
+    state_dependent_std: bool = False
+    """Continuous policies: ``false``: the std is a learned parameter per action dimension, the same in
+    every state (TorchRL's ``AddStateIndependentNormalScale``); ``true``: the network outputs it
+    with the mean (TorchRL's ``NormalParamExtractor``, biased softplus: ``exp(init_log_std)`` at a
+    zero output), as BenchMARL's MAPPO does."""
     recurrent: Literal["none", "gru"] = "none"
     """``gru``: the actor has memory (rMAPPO): ``MLP -> GRU -> head``, its hidden state carried
     from step to step through the collector and reset at each episode start
@@ -593,6 +598,13 @@ class Config:
         recurrent = self.model.is_recurrent or any(
             self.group_model(g).is_recurrent for g, gc in self.per_group.items() if gc.model)
         self.train.check(f"{origin}: train", self.env, recurrent)
+        if self.train.log_std_end is not None and any(
+                m.state_dependent_std for m in [self.model, *map(self.group_model, self.per_group)]):
+            raise ConfigError(
+                f"{origin}: train.log_std_end={self.train.log_std_end}: a state-dependent std "
+                "(model.state_dependent_std: true) is an output of the network, not a parameter to schedule; "
+                "drop train.log_std_end, or set model.state_dependent_std: false"
+            )
         if self.train.curriculum and recurrent:
             raise ConfigError(
                 f"{origin}: train.curriculum: a stage change rebuilds the env and the collector, which would "

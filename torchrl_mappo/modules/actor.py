@@ -1,9 +1,11 @@
 """``make_actor``: a decentralized policy for one group (local observation in, action out)."""
 from __future__ import annotations
 
+import math
+
 import torch
 from tensordict import TensorDictBase
-from tensordict.nn import AddStateIndependentNormalScale, TensorDictModule, TensorDictModuleBase
+from tensordict.nn import AddStateIndependentNormalScale, NormalParamExtractor, TensorDictModule, TensorDictModuleBase
 from torch import nn
 from torchrl.data import Categorical as CategoricalSpec
 from torchrl.data import OneHot as OneHotSpec
@@ -39,7 +41,8 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     Continuous actions: ``TanhNormal`` squashed into the env's action bounds;
     its mean comes from the network, its log-std is a learned
     state-independent parameter (one per agent when ``share_params`` is
-    false). Discrete actions: ``Categorical`` (``OneHotCategorical`` for
+    false), or with ``state_dependent_std`` a second output of the network
+    (TorchRL's ``NormalParamExtractor``, biased softplus). Discrete actions: ``Categorical`` (``OneHotCategorical`` for
     one-hot specs) over the network's logits.
 
     ``cfg_model.share_params``: one network for all agents of the group, or
@@ -101,6 +104,11 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
                 f"model.init_log_std={cfg_model.init_log_std}: group {group!r} has discrete actions "
                 "(a Categorical policy), which have no log-std; drop it, or use continuous actions"
             )
+        if cfg_model.state_dependent_std:
+            raise ConfigError(
+                f"model.state_dependent_std: true: group {group!r} has discrete actions (a Categorical "
+                "policy), which have no std; drop it, or use continuous actions"
+            )
         n_actions = action_spec.space.n
         net = mlp(n_actions)
         module = TensorDictModule(net, in_keys=[keys.observation(group), *memory_in],
@@ -116,9 +124,14 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
         dist_kwargs = {}
     else:
         action_dim = action_spec.shape[-1]
-        net = mlp(action_dim)
-        log_std_shape = (action_dim,) if share else (n_agents, action_dim)
-        scale = AddStateIndependentNormalScale(log_std_shape, scale_mapping="exp", init_value=cfg_model.init_log_std)
+        if cfg_model.state_dependent_std:  # the net outputs [loc, pre-scale]; split as BenchMARL does
+            net = mlp(2 * action_dim)
+            scale = NormalParamExtractor(scale_mapping=f"biased_softplus_{math.exp(cfg_model.init_log_std)}")
+        else:
+            net = mlp(action_dim)
+            log_std_shape = (action_dim,) if share else (n_agents, action_dim)
+            scale = AddStateIndependentNormalScale(log_std_shape, scale_mapping="exp",
+                                                   init_value=cfg_model.init_log_std)
         if recurrent:
             net.post = scale
         module = TensorDictModule(
