@@ -204,6 +204,54 @@ def test_tictactoe_trains_against_a_random_player():
     assert len(trainer.train()) == 2
 
 
+def _outcomes(p1: torch.Tensor, p2: torch.Tensor) -> dict[str, float]:
+    """Each player's share of wins, and of draws, from both players' episode returns."""
+    return {"player_1": float((p1 > p2).float().mean()), "player_2": float((p2 > p1).float().mean()),
+            "draw": float((p1 == p2).float().mean())}
+
+
+def test_eval_reads_a_turn_based_games_winner_from_the_returns_not_the_turn_mask():
+    # Regression: the win rate of an AEC game came from (group, "mask"), which marks whose
+    # turn it is: the player who moved last "won", so player_1 was credited with every draw.
+    from torchrl_mappo.evaluate import build_policy, evaluate_seeded
+
+    cfg = ttt_cfg()
+    for num_envs in (1, 2):  # a bare PettingZooWrapper, and copies in a SerialEnv
+        cfg.env.num_envs = num_envs
+        env = make_env(cfg.env, seed=3)
+        policy, _ = build_policy(cfg, env, {})  # both players random, legal moves only
+        ends = {"player_1": [], "player_2": []}
+
+        def record(td):
+            done = td.get(("next", "done")).reshape(-1)
+            for g in ends:
+                ends[g].append(td.get(("next", g, "episode_reward")).reshape(done.shape[0], -1)[done, 0])
+
+        got = evaluate_seeded(env, policy, ["player_1", "player_2"], 3, episodes=60, on_step=record)
+        env.close()
+        truth = _outcomes(torch.cat(ends["player_1"])[:60], torch.cat(ends["player_2"])[:60])
+        assert got["episodes"] == 60 and truth["draw"] > 0, truth  # draws: where the turn mask was wrong
+        for g in ("player_1", "player_2"):
+            assert got["groups"][g]["win_rate"] == pytest.approx(truth[g]), (num_envs, g, got, truth)
+            assert "survivors_mean" not in got["groups"][g]  # nobody dies in tic-tac-toe
+
+
+def test_training_metrics_of_a_turn_based_game_read_the_winner_from_the_returns():
+    from torchrl_mappo.metrics import episode_returns
+
+    train = {**TINY_TRAIN, "frames_per_batch": 400, "total_frames": 400, "minibatch_size": 200}
+    trainer = Trainer.from_config(ttt_cfg(train=train, per_group={"player_2": {"policy": "random"}}))
+    batch = next(iter(trainer.collector))
+    row, _ = trainer.iterate(batch)  # GAE, the metrics row, the update
+    trainer.collector.shutdown()
+    truth = _outcomes(*(episode_returns(batch, g).mean(-1) for g in ("player_1", "player_2")))
+    assert truth["draw"] > 0, truth
+    for g in ("player_1", "player_2"):
+        assert row[f"{g}/win_rate"] == pytest.approx(truth[g]), (g, row, truth)
+        assert f"{g}/survivors" not in row
+    assert trainer.turn_based  # read from the env (a SerialEnv of AEC PettingZooWrappers)
+
+
 def test_pursuit_parallel_env_by_import_path_with_a_global_state():
     cfg = config_from_dict({"env": {"family": "pettingzoo", "scenario": "pettingzoo.sisl.pursuit_v5",
                                     "num_envs": 1, "max_steps": 10,

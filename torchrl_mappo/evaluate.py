@@ -4,7 +4,9 @@
 group, the mean and std of the episode return (mean over the group's
 agents), and, where agents can die (MAgent2 battle), each group's win rate:
 a team wins an episode when it ends with more survivors than every other
-team, ties broken by the higher team return.
+team, ties broken by the higher team return. In a turn-based (AEC) game
+(tic-tac-toe) the mask marks whose turn it is, not who lives: a group wins
+with a higher return than every other, equal returns are a draw.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from torchrl_mappo import keys
 from torchrl_mappo.config import Config, ConfigError, config_from_dict
 from torchrl_mappo.config_io import apply_overrides, config_to_dict
 from torchrl_mappo.curriculum import stage_config
-from torchrl_mappo.metrics import episode_returns, survivors, win_rates  # noqa: F401 (win_rates: importable here too)
+from torchrl_mappo.metrics import episode_returns, episode_win_rates, survivors, win_rates  # noqa: F401 (win_rates: importable here too)
 
 EVAL_SEED_OFFSET = 1_000_003
 """``train.eval_every``'s env is seeded ``train.seed + EVAL_SEED_OFFSET``: never the training env's seed."""
@@ -42,9 +44,12 @@ def evaluate(
     at the same step, only as many as are still needed count.
 
     Returns ``{"episodes": n, "groups": {g: {"return_mean", "return_std",
-    "win_rate" (battles only), "survivors_mean" (battles only)}}}``.
+    "win_rate" (battles and turn-based games), "survivors_mean" (battles only)}}}``.
     ``on_step`` is called with each step's tensordict (e.g. to draw a frame).
     """
+    from torchrl_mappo.envs.family_pettingzoo import turn_based
+
+    turns = turn_based(env)
     returns: dict[str, list[torch.Tensor]] = {g: [] for g in groups}
     alive: dict[str, list[torch.Tensor]] = {g: [] for g in groups}
     done_count, steps = 0, 0
@@ -60,7 +65,7 @@ def evaluate(
             done = td.get((keys.NEXT, keys.DONE))
             if done.any():
                 step = td if td.batch_dims else td.unsqueeze(0)
-                end = survivors(step, groups)
+                end = survivors(step, groups, turn_based=turns)
                 wanted = episodes - done_count
                 for g in groups:
                     returns[g].append(episode_returns(step, g).mean(-1)[:wanted])
@@ -79,10 +84,9 @@ def evaluate(
         if alive[g]:
             entry["survivors_mean"] = float(torch.cat(alive[g]).mean())
         out["groups"][g] = entry
-    if all(alive[g] for g in groups) and len(groups) > 1:
-        surv = torch.stack([torch.cat(alive[g]) for g in groups])  # [groups, episodes]
-        rets = torch.stack([stacked[g] for g in groups])
-        for g, rate in zip(groups, win_rates(surv, rets)):
+    if turns or all(alive[g] for g in groups):
+        ended = {g: torch.cat(alive[g]) for g in groups if alive[g]}
+        for g, rate in episode_win_rates(ended, stacked, turn_based=turns).items():
             out["groups"][g]["win_rate"] = rate
     return out
 

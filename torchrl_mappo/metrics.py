@@ -25,15 +25,18 @@ def episode_returns(batch: TensorDictBase, group: str) -> torch.Tensor:
     return ep[done.squeeze(-1)].squeeze(-1)
 
 
-def survivors(batch: TensorDictBase, groups: Sequence[str]) -> dict[str, torch.Tensor]:
+def survivors(batch: TensorDictBase, groups: Sequence[str], *, turn_based: bool = False) -> dict[str, torch.Tensor]:
     """Agents of each masked group alive at the end of each finished episode.
 
     Alive at the end = alive when the last step began (``(group, "mask")``)
     and not terminated by it (an agent that is only truncated survived).
     When a battle ends because a team was wiped out, MAgent2 terminates every
     agent; for those episodes the agents alive when the last step began count.
-    Groups without a mask are left out.
+    Groups without a mask are left out. In a ``turn_based`` (AEC) env the mask
+    marks whose turn it is, not who is alive: no survivors (``{}``).
     """
+    if turn_based:
+        return {}
     done = batch.get((keys.NEXT, keys.DONE)).squeeze(-1)
     out, at_start = {}, {}
     for g in groups:
@@ -65,6 +68,28 @@ def win_rates(surv: torch.Tensor, rets: torch.Tensor) -> list[float]:
         tie = (surv[i] == best) & (rets[i] > rivals.max(0).values)
         out.append(float(((surv[i] > best) | tie).float().mean()))
     return out
+
+
+def episode_win_rates(alive: Mapping[str, torch.Tensor], returns: Mapping[str, torch.Tensor],
+                      *, turn_based: bool = False) -> dict[str, float]:
+    """Each group's win rate over the same finished episodes; ``{}`` where the env names no winner.
+
+    ``returns``: each group's ``[episodes]`` returns (mean over its agents).
+    A battle (``alive``: :func:`survivors` of two masked groups or more): the
+    groups in ``alive`` by :func:`win_rates`. A ``turn_based`` game of two
+    groups or more (tic-tac-toe): the group with a higher return than every
+    other wins, equal returns are a draw (nobody wins), as :func:`win_rates`
+    with equal survivors.
+    """
+    if turn_based:
+        order = list(returns)
+        surv = torch.zeros(len(order), *returns[order[0]].shape) if order else None
+    else:
+        order = list(alive)
+        surv = torch.stack([alive[g].float() for g in order]) if order else None
+    if len(order) < 2 or surv is None or not surv.shape[-1]:
+        return {}
+    return dict(zip(order, win_rates(surv, torch.stack([returns[g].float() for g in order]))))
 
 
 def explained_variance(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -111,16 +136,20 @@ def batch_metrics(
     per_agent: bool = False,
     agent_names: Mapping[str, Sequence[str]] | None = None,
     recent: RecentReturns | None = None,
+    turn_based: bool = False,
 ) -> dict[str, float]:
     """One metrics row of a batch: episode returns (every group), survivors (masked groups),
-    critic quality (groups in ``losses``, after GAE ran).
+    win rates (battles, ``turn_based`` games: :func:`episode_win_rates`), critic quality
+    (groups in ``losses``, after GAE ran).
 
     ``per_agent`` adds ``<group>/<agent>/episode_return`` (names from
     ``agent_names``, else indices). ``recent`` gets each finished episode's
     return (mean over the group's agents).
     """
     out: dict[str, float] = {}
-    alive = survivors(batch, groups)
+    alive = survivors(batch, groups, turn_based=turn_based)
+    means = {g: episode_returns(batch, g).mean(-1) for g in groups}
+    rates = episode_win_rates(alive, means, turn_based=turn_based)
     for group in groups:
         returns = episode_returns(batch, group)
         if recent is not None:
@@ -135,12 +164,8 @@ def batch_metrics(
         if group in alive:
             n = alive[group]
             out[f"{group}/survivors"] = float(n.float().mean()) if n.numel() else float("nan")
-        if len(alive) > 1 and group in alive and alive[group].numel():
-            # Battles: this group's share of the episodes that ended in the batch that it won.
-            order = list(alive)
-            rates = win_rates(torch.stack([alive[g].float() for g in order]),
-                              torch.stack([episode_returns(batch, g).mean(-1) for g in order]))
-            out[f"{group}/win_rate"] = rates[order.index(group)]
+        if group in rates:  # battles and turn-based games: its share of the batch's finished episodes won
+            out[f"{group}/win_rate"] = rates[group]
         loss = losses.get(group)
         if loss is not None:
             pred, target = batch.get(loss.tensor_keys.value), batch.get(loss.tensor_keys.value_target)

@@ -36,6 +36,7 @@ from torchrl_mappo.build import adam
 from torchrl_mappo.config import Config, ConfigError, config_to_dict
 from torchrl_mappo.curriculum import Curriculum, check_stages
 from torchrl_mappo.envs import snapshot
+from torchrl_mappo.envs.family_pettingzoo import turn_based as is_turn_based
 from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError  # noqa: F401 (re-exported)
 from torchrl_mappo.loss import compute_advantages
 from torchrl_mappo.metrics import RecentReturns, batch_metrics
@@ -84,6 +85,10 @@ class Trainer:
         curriculum: a :class:`~torchrl_mappo.curriculum.Curriculum`: asked
             after each iteration whether its stage is over, it then hands
             the next stage's collector.
+        turn_based: the env is a turn-based (AEC) game, whose masks mark
+            turns, not survivors (win rates then come from the returns);
+            default: read from the collector's env
+            (:func:`~torchrl_mappo.envs.family_pettingzoo.turn_based`).
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class Trainer:
         evaluation: Callable[[], dict[str, float]] | None = None,
         pools: Mapping[str, Any] | None = None,
         curriculum: Curriculum | None = None,
+        turn_based: bool | None = None,
     ) -> None:
         self.config = cfg if cfg is not None else Config()
         self.t = self.config.train
@@ -147,6 +153,10 @@ class Trainer:
             env = getattr(collector, "env", None)
             agent_names = dict(env.group_map) if env is not None else {}
         self.agent_names = {g: list(names) for g, names in agent_names.items()}
+        if turn_based is None:
+            env = getattr(collector, "env", None)
+            turn_based = env is not None and is_turn_based(env)
+        self.turn_based = turn_based
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
         # Recurrent nets train on chunks of consecutive steps (all groups then do, harmlessly).
         recurrent = any(is_recurrent(loss.actor_network) or is_recurrent(loss.critic_network)
@@ -181,7 +191,7 @@ class Trainer:
         trainer = cls(
             p.collector, p.losses, cfg, optimizers=p.optimizers, actors={g: p.actors[g] for g in p.losses},
             groups=list(p.actors), sinks=p.sinks, run_dir=run_dir, agent_names=dict(p.env.group_map),
-            evaluation=p.evaluation, pools=p.pools, curriculum=curriculum,
+            evaluation=p.evaluation, pools=p.pools, curriculum=curriculum, turn_based=is_turn_based(p.env),
         )
         if resume is not None:
             trainer.load_state_dict(resume)
@@ -311,7 +321,7 @@ class Trainer:
     def batch_metrics(self, batch: TensorDictBase) -> dict[str, float]:
         """Episode returns (every group) and critic quality (learning groups) of a batch."""
         return batch_metrics(batch, self.groups, self.losses, per_agent=self.config.run.per_agent_metrics,
-                             agent_names=self.agent_names, recent=self.recent)
+                             agent_names=self.agent_names, recent=self.recent, turn_based=self.turn_based)
 
     def _reached_target(self, metrics: Mapping[str, float]) -> bool:
         if self.t.target_return is None or not self.losses:
@@ -417,6 +427,7 @@ class Trainer:
         if self.evaluation is not None:  # on the new stage's env
             self.evaluation = evaluation
         self.agent_names = {g: list(names) for g, names in env.group_map.items()}
+        self.turn_based = is_turn_based(env)
         return True
 
     def _record(self, metrics: dict[str, Any], bar, frames: int) -> None:

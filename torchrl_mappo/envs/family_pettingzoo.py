@@ -19,7 +19,7 @@ from torchrl_mappo.config import EnvConfig
 from torchrl_mappo.envs.scenarios import import_scenario
 from torchrl_mappo.errors import ConfigError
 
-__all__ = ["make_pettingzoo_module_env", "space_signature"]
+__all__ = ["make_pettingzoo_module_env", "space_signature", "turn_based"]
 
 
 def space_signature(space: Any) -> Any:
@@ -86,3 +86,25 @@ def make_pettingzoo_module_env(cfg: EnvConfig, seed: int | None, device: str,
         )
 
     return batch(make_one, cfg.num_envs, seed)
+
+
+def turn_based(env: EnvBase) -> bool:
+    """Whether ``env`` plays a turn-based (AEC) PettingZoo env through TorchRL's ``PettingZooWrapper``.
+
+    There one agent acts per step and ``(group, "mask")`` marks whose turn it
+    is, not who is alive, so survivors mean nothing and a game's winner is
+    read from the returns (:func:`torchrl_mappo.metrics.episode_win_rates`).
+    Looks through transforms and the copies of a started ``SerialEnv`` (every
+    env :func:`~torchrl_mappo.envs.make_env` returns has been stepped by its
+    check, so its copies exist); copies in other processes (``ParallelEnv``)
+    cannot be seen: ``False``.
+    """
+    from torchrl.envs import SerialEnv, TransformedEnv
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    while isinstance(env, TransformedEnv):
+        env = env.base_env
+    if isinstance(env, SerialEnv):
+        copies = env.__dict__.get("_envs") or []
+        return bool(copies) and turn_based(copies[0])
+    return isinstance(env, PettingZooWrapper) and not env.parallel
