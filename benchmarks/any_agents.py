@@ -11,7 +11,12 @@ Parts (each skipped, with a line saying so, when its runs are missing):
 - ``transfer``: target 2, the 4-agent policies evaluated at 2, 4, 8, 16
   agents vs policies trained at that size (return per agent);
 - ``curriculum``: target 3, 2 -> 4 -> 8 agents vs 8 from scratch at equal
-  frames: final training return and evaluation at 8 agents.
+  frames: final training return and evaluation at 8 agents;
+- ``communication``: target 4, communicating actors on vs off on the
+  hidden-goal navigation (``configs/vmas_navigation_comm.yaml``): the
+  sweep's summary and curves, an evaluation per seed with the first agent
+  (who sees the goal) and the others apart, and the 3-agent policies played
+  with 5 agents.
 """
 from __future__ import annotations
 
@@ -229,12 +234,62 @@ def part_curriculum(runs: Path, out: Path) -> None:
     fig.savefig(out / "target3_curriculum.png", dpi=120)
 
 
+def _per_agent_eval(run: Path, n: int, episodes: int = EPISODES) -> list[float]:
+    """Mean return of each of the ``n`` agents over ``episodes`` episodes of the hidden-goal task (all agents
+    share the goal, the first sees it), stochastic policy, seed 12345."""
+    import torch
+    from tensordict.nn import set_interaction_type
+    from torchrl.envs.utils import ExplorationType
+
+    from torchrl_mappo.config import load_config
+    from torchrl_mappo.evaluate import load_checkpoint
+    from torchrl_mappo.envs.factory import make_env
+    from torchrl_mappo.modules.actor import make_actor
+
+    cfg = load_config(run / "config.yaml", [f"env.num_envs={episodes}", f"env.scenario_kwargs.n_agents={n}",
+                                            f"env.scenario_kwargs.agents_with_same_goal={n}"])
+    env = make_env(cfg.env, seed=12345)
+    actor = make_actor(env, "agents", cfg.model)
+    actor.load_state_dict(load_checkpoint(run)[0]["actors"]["agents"])
+    with torch.no_grad(), set_interaction_type(ExplorationType.RANDOM):
+        torch.manual_seed(12345)
+        rollout = env.rollout(cfg.env.max_steps, actor, break_when_any_done=False)
+    reward = rollout["next", "agents", "reward"]  # [envs, steps, n, 1]
+    return reward.sum(1).mean(0).squeeze(-1).tolist()
+
+
+def part_communication(runs: Path, out: Path) -> None:
+    src = runs / "comm"
+    if not (src / "summary.md").exists():
+        print("communication: no comm sweep, skipped")
+        return
+    shutil.copy(src / "summary.md", out / "target4_comm.md")
+    shutil.copy(src / "curves.png", out / "target4_comm.png")
+    lines = ["", "## Evaluation per agent", "",
+             f"{EPISODES} episodes per seed (stochastic policy, env seed 12345), return per agent: agent 0 sees the "
+             "goal, agents 1.. do not; mean ± std over seeds. At 5 agents: the 3-agent policies played unchanged "
+             "with 5 agents (one goal, agent 0 sees it).", "",
+             "| communication | agents | agent 0 (sees the goal) | the others (blind) | all |", "|---|---|---|---|---|"]
+    for point in ("communication=none", "communication=attention"):
+        runs_ = seeds(src, point)
+        for n in (3, 5):
+            if n == 5 and point == "communication=none":
+                continue  # the MLP actor is per-agent-count free too, but the table is about messages
+            per = [_per_agent_eval(r, n) for r in runs_]
+            lines.append(f"| {point.split('=')[1]} | {n} | {mean_std([p[0] for p in per])} | "
+                         f"{mean_std([statistics.mean(p[1:]) for p in per])} | "
+                         f"{mean_std([statistics.mean(p) for p in per])} |")
+    with open(out / "target4_comm.md", "a") as f:
+        f.write("\n".join(lines) + "\n")
+    print((out / "target4_comm.md").read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="/tmp/issue15-runs", type=Path)
     parser.add_argument("--out", default=REPO / "examples/results/any_agents", type=Path)
-    parser.add_argument("--parts", nargs="+", default=["critic", "transfer", "curriculum", "speed"],
-                        choices=["critic", "transfer", "curriculum", "speed"])
+    parser.add_argument("--parts", nargs="+", default=["critic", "transfer", "curriculum", "communication", "speed"],
+                        choices=["critic", "transfer", "curriculum", "communication", "speed"])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
