@@ -6,6 +6,8 @@ Parts (each skipped, with a line saying so, when its runs are missing):
 
 - ``critic``: target 1, attention vs concatenated-observation critic on
   navigation with 12 agents (the sweep's own summary and curves);
+- ``critic_more``: target 1 on navigation with 24 agents and on discovery
+  (one sweep per seed, both critics in it);
 - ``speed``: frames/s of both critics at 12 and 24 agents, measured here
   side by side (alternating, 3 rounds, one thread, in this process);
 - ``transfer``: target 2, the 4-agent policies evaluated at 2, 4, 8, 16
@@ -234,6 +236,59 @@ def part_curriculum(runs: Path, out: Path) -> None:
     fig.savefig(out / "target3_curriculum.png", dpi=120)
 
 
+def _eval_return(run: Path) -> float:
+    """The last periodic evaluation's return (``eval/agents/episode_return``), NaN when the run has none."""
+    for row in reversed(_rows(run)):
+        value = row.get("eval/agents/episode_return", "")
+        if value not in ("", "nan"):
+            return float(value)
+    return math.nan
+
+
+def part_critic_more(runs: Path, out: Path) -> None:
+    """Target 1's other settings: navigation with 24 agents and discovery, one sweep per seed
+    (``<task>-s<seed>/critic=<kind>/seed<seed>``, both critics side by side in each)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    titles = {"nav24": "navigation, 24 agents (spawn side 2.449), configs/vmas_navigation.yaml, 60 envs",
+              "discovery": "discovery (5 agents, 7 targets, BenchMARL's settings), configs/vmas.yaml"}
+    for task, title in titles.items():
+        found = {kind: sorted(runs.glob(f"{task}-s*/critic={kind}/seed*")) for kind in ("mlp", "attention")}
+        found = {k: [r for r in v if (r / "metrics.csv").exists() and _finished(r)] for k, v in found.items()}
+        if not any(found.values()):
+            print(f"critic_more: no {task} runs, skipped")
+            continue
+        frames = int(_rows(next(r for v in found.values() for r in v))[-1]["frames"])
+        lines = [f"# Attention vs concatenated-observation critic: {title}", "",
+                 f"{frames} frames per run, one thread per run, one run at a time (both critics of a seed back to "
+                 "back), shared 2-core machine: frames/s are lower bounds, comparable within this table only. "
+                 "Final return: mean batch return of the last 3 iterations; eval: the run's last periodic "
+                 "evaluation (30 episodes) where the config has one. mean ± std over seeds.", "",
+                 "| critic | seeds | final return | per seed | eval return | frames/s |", "|---|---|---|---|---|---|"]
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        for kind, color in (("mlp", "tab:blue"), ("attention", "tab:orange")):
+            rs = found[kind]
+            if not rs:
+                continue
+            final = [final_return(r) for r in rs]
+            lines.append(f"| `{kind}` | {len(rs)} | {mean_std(final)} | {', '.join(f'{x:.3f}' for x in final)} | "
+                         f"{mean_std([_eval_return(r) for r in rs])} | {mean_std([fps(r) for r in rs]).replace('.000', '')} |")
+            for i, r in enumerate(rs):
+                f, y, _ = _curve(r)
+                ax.plot(f, y, color=color, alpha=0.7, label=f"critic={kind}" if i == 0 else None)
+        ax.set_xlabel("frames")
+        ax.set_ylabel("batch mean episode return")
+        ax.set_title(title.split(",")[0] + ": attention vs MLP critic", fontsize=9)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / f"target1_{task}.png", dpi=120)
+        (out / f"target1_{task}.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+
+
 def _per_agent_eval(run: Path, n: int, episodes: int = EPISODES) -> list[float]:
     """Mean return of each of the ``n`` agents over ``episodes`` episodes of the hidden-goal task (all agents
     share the goal, the first sees it), stochastic policy, seed 12345."""
@@ -288,8 +343,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="/tmp/issue15-runs", type=Path)
     parser.add_argument("--out", default=REPO / "examples/results/any_agents", type=Path)
-    parser.add_argument("--parts", nargs="+", default=["critic", "transfer", "curriculum", "communication", "speed"],
-                        choices=["critic", "transfer", "curriculum", "communication", "speed"])
+    parser.add_argument("--parts", nargs="+", default=["critic", "critic_more", "transfer", "curriculum", "communication", "speed"],
+                        choices=["critic", "critic_more", "transfer", "curriculum", "communication", "speed"])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -123,14 +123,17 @@ def test_private_features_are_seen_by_the_first_agents_only():
 
 @pytest.mark.slow
 def test_communicating_actors_learn_the_hidden_goal():
-    """Seeded hidden-goal navigation (configs/vmas_navigation_comm.yaml: 3 agents, one goal, only the first
-    sees it) with communicating actors improves its return by >= MARGIN in 36k frames."""
+    """Seeded hidden-goal navigation (configs/vmas_navigation_comm.yaml: 3 agents, one goal that only the first
+    sees) with communicating actors: the mean of the last 3 finished batch returns at 45k frames is >= 0.8.
+    Without messages the blind agents cannot know where the goal is: the same config with
+    model.communication: none stays at 0.45-0.65 (3-batch means; single batches up to 0.77) up to 201k
+    frames on 3 seeds (examples/results/any_agents/target4_comm.md); with them seed 0 is at 0.93 here."""
     from torchrl_mappo import Trainer
 
     cfg = load_config(REPO / "configs/vmas_navigation_comm.yaml", [
-        "train.total_frames=36000", "train.seed=0", "run.progress_bar=false", "train.num_threads=1",
+        "train.total_frames=45000", "train.seed=0", "run.progress_bar=false", "train.num_threads=1",
     ])
     history = Trainer.from_config(cfg).train()
     finished = [r["agents/episode_return"] for r in history if math.isfinite(r["agents/episode_return"])]
-    assert len(finished) >= 3, finished
-    assert finished[-1] - finished[0] >= MARGIN, finished
+    assert len(finished) >= 5, finished
+    assert sum(finished[-3:]) / 3 >= 0.8, finished
