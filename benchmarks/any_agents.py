@@ -310,7 +310,11 @@ def _per_agent_eval(run: Path, n: int, episodes: int = EPISODES) -> list[float]:
         torch.manual_seed(12345)
         rollout = env.rollout(cfg.env.max_steps, actor, break_when_any_done=False)
     reward = rollout["next", "agents", "reward"]  # [envs, steps, n, 1]
-    return reward.sum(1).mean(0).squeeze(-1).tolist()
+    # Each env's first episode only: navigation ends when every agent is on the goal, and the rollout
+    # then starts another episode whose rewards are not this episode's return.
+    done = rollout["next", "done"].float()  # [envs, steps, 1]
+    first = (done.cumsum(1) - done) == 0  # the steps up to and including the first done
+    return (reward * first.unsqueeze(-1)).sum(1).mean(0).squeeze(-1).tolist()
 
 
 def part_communication(runs: Path, out: Path) -> None:
@@ -321,7 +325,8 @@ def part_communication(runs: Path, out: Path) -> None:
     shutil.copy(src / "summary.md", out / "target4_comm.md")
     shutil.copy(src / "curves.png", out / "target4_comm.png")
     lines = ["", "## Evaluation per agent", "",
-             f"{EPISODES} episodes per seed (stochastic policy, env seed 12345), return per agent: agent 0 sees the "
+             f"{EPISODES} episodes per seed (each env's first episode of a {EPISODES}-env rollout; stochastic policy, "
+             "env seed 12345), return per agent: agent 0 sees the "
              "goal, agents 1.. do not; mean ± std over seeds. At 5 agents: the 3-agent policies played unchanged "
              "with 5 agents (one goal, agent 0 sees it).", "",
              "| communication | agents | agent 0 (sees the goal) | the others (blind) | all |", "|---|---|---|---|---|"]
