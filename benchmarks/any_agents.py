@@ -245,6 +245,17 @@ def _eval_return(run: Path) -> float:
     return math.nan
 
 
+def _fps_text(xs: list[float]) -> str:
+    return f"{statistics.mean(xs):.0f} ± {statistics.pstdev(xs):.0f}" if len(xs) > 1 else f"{xs[0]:.0f}"
+
+
+def _last_finished(run: Path, k: int = 3) -> float:
+    """Mean of the last ``k`` batch returns with a finished episode (100-step episodes over 25-step batches
+    leave most batches without one)."""
+    values = [float(r["agents/episode_return"]) for r in _rows(run) if r["agents/episode_return"] not in ("", "nan")]
+    return statistics.mean(values[-k:]) if values else math.nan
+
+
 def part_critic_more(runs: Path, out: Path) -> None:
     """Target 1's other settings: navigation with 24 agents and discovery, one sweep per seed
     (``<task>-s<seed>/critic=<kind>/seed<seed>``, both critics side by side in each)."""
@@ -255,6 +266,9 @@ def part_critic_more(runs: Path, out: Path) -> None:
 
     titles = {"nav24": "navigation, 24 agents (spawn side 2.449), configs/vmas_navigation.yaml, 60 envs",
               "discovery": "discovery (5 agents, 7 targets, BenchMARL's settings), configs/vmas.yaml"}
+    short = {"nav24": "navigation, 24 agents", "discovery": "discovery, 5 agents"}
+    # Batches with finished episodes: every 2nd on nav24 (50-step batches), every 4th on discovery (25 steps).
+    last = {"nav24": 3, "discovery": 1}
     for task, title in titles.items():
         found = {kind: sorted(runs.glob(f"{task}-s*/critic={kind}/seed*")) for kind in ("mlp", "attention")}
         found = {k: [r for r in v if (r / "metrics.csv").exists() and _finished(r)] for k, v in found.items()}
@@ -265,23 +279,24 @@ def part_critic_more(runs: Path, out: Path) -> None:
         lines = [f"# Attention vs concatenated-observation critic: {title}", "",
                  f"{frames} frames per run, one thread per run, one run at a time (both critics of a seed back to "
                  "back), shared 2-core machine: frames/s are lower bounds, comparable within this table only. "
-                 "Final return: mean batch return of the last 3 iterations; eval: the run's last periodic "
-                 "evaluation (30 episodes) where the config has one. mean ± std over seeds.", "",
+                 f"Final return: mean of the last {last[task]} batch return(s) with finished episodes; eval: the run's last periodic "
+                 "evaluation (30 episodes, deterministic) where the config has one. mean ± std over seeds.", "",
                  "| critic | seeds | final return | per seed | eval return | frames/s |", "|---|---|---|---|---|---|"]
         fig, ax = plt.subplots(figsize=(6.5, 3.8))
         for kind, color in (("mlp", "tab:blue"), ("attention", "tab:orange")):
             rs = found[kind]
             if not rs:
                 continue
-            final = [final_return(r) for r in rs]
+            final = [_last_finished(r, last[task]) for r in rs]
             lines.append(f"| `{kind}` | {len(rs)} | {mean_std(final)} | {', '.join(f'{x:.3f}' for x in final)} | "
-                         f"{mean_std([_eval_return(r) for r in rs])} | {mean_std([fps(r) for r in rs]).replace('.000', '')} |")
+                         f"{mean_std([_eval_return(r) for r in rs])} | {_fps_text([fps(r) for r in rs])} |")
             for i, r in enumerate(rs):
                 f, y, _ = _curve(r)
                 ax.plot(f, y, color=color, alpha=0.7, label=f"critic={kind}" if i == 0 else None)
         ax.set_xlabel("frames")
         ax.set_ylabel("batch mean episode return")
-        ax.set_title(title.split(",")[0] + ": attention vs MLP critic", fontsize=9)
+        ax.set_title(f"{short[task]}: attention vs MLP critic ({len(found['mlp'])}+{len(found['attention'])} seeds)",
+                     fontsize=9)
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out / f"target1_{task}.png", dpi=120)
