@@ -137,3 +137,20 @@ def test_communicating_actors_learn_the_hidden_goal():
     finished = [r["agents/episode_return"] for r in history if math.isfinite(r["agents/episode_return"])]
     assert len(finished) >= 5, finished
     assert sum(finished[-3:]) / 3 >= 0.8, finished
+
+
+def test_each_group_talks_within_itself(tmp_path):
+    """Two groups (examples/custom_env.py: continuous movers, discrete guides): each group's communicating
+    actor trains end to end, and a group's actions do not depend on the other group's observations."""
+    from torchrl_mappo import Trainer
+
+    cfg = load_config(REPO / "configs/custom_env.yaml", [
+        "model.communication=attention", "model.hidden_sizes=[16, 16]", "model.attention_heads=2",
+        "env.num_envs=4", "train.frames_per_batch=100", "train.total_frames=200", "train.minibatch_size=50",
+        "train.num_epochs=1", "run.progress_bar=false", f"run.dir={tmp_path}", "train.num_threads=1",
+    ])
+    trainer = Trainer.from_config(cfg)
+    history = trainer.train()
+    assert len(history) == 2 and all(math.isfinite(r["movers/loss_objective"]) for r in history)
+    for group, actor in trainer.actors.items():
+        assert actor.in_keys == [keys.observation(group)]  # its own group's observations only
