@@ -6,12 +6,19 @@ Parts (each skipped, with a line saying so, when its runs are missing):
 
 - ``critic``: target 1, attention vs concatenated-observation critic on
   navigation with 12 agents (the sweep's own summary and curves);
+- ``critic_more``: target 1 on navigation with 24 agents and on discovery
+  (one sweep per seed, both critics in it);
 - ``speed``: frames/s of both critics at 12 and 24 agents, measured here
   side by side (alternating, 3 rounds, one thread, in this process);
 - ``transfer``: target 2, the 4-agent policies evaluated at 2, 4, 8, 16
   agents vs policies trained at that size (return per agent);
 - ``curriculum``: target 3, 2 -> 4 -> 8 agents vs 8 from scratch at equal
-  frames: final training return and evaluation at 8 agents.
+  frames: final training return and evaluation at 8 agents;
+- ``communication``: target 4, communicating actors on vs off on the
+  hidden-goal navigation (``configs/vmas_navigation_comm.yaml``): the
+  sweep's summary and curves, an evaluation per seed with the first agent
+  (who sees the goal) and the others apart, and the 3-agent policies played
+  with 5 agents.
 """
 from __future__ import annotations
 
@@ -229,12 +236,135 @@ def part_curriculum(runs: Path, out: Path) -> None:
     fig.savefig(out / "target3_curriculum.png", dpi=120)
 
 
+def _eval_return(run: Path) -> float:
+    """The last periodic evaluation's return (``eval/agents/episode_return``), NaN when the run has none."""
+    for row in reversed(_rows(run)):
+        value = row.get("eval/agents/episode_return", "")
+        if value not in ("", "nan"):
+            return float(value)
+    return math.nan
+
+
+def _fps_text(xs: list[float]) -> str:
+    return f"{statistics.mean(xs):.0f} ± {statistics.pstdev(xs):.0f}" if len(xs) > 1 else f"{xs[0]:.0f}"
+
+
+def _last_finished(run: Path, k: int = 3) -> float:
+    """Mean of the last ``k`` batch returns with a finished episode (100-step episodes over 25-step batches
+    leave most batches without one)."""
+    values = [float(r["agents/episode_return"]) for r in _rows(run) if r["agents/episode_return"] not in ("", "nan")]
+    return statistics.mean(values[-k:]) if values else math.nan
+
+
+def part_critic_more(runs: Path, out: Path) -> None:
+    """Target 1's other settings: navigation with 24 agents and discovery, one sweep per seed
+    (``<task>-s<seed>/critic=<kind>/seed<seed>``, both critics side by side in each)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    titles = {"nav24": "navigation, 24 agents (spawn side 2.449), configs/vmas_navigation.yaml, 60 envs",
+              "discovery": "discovery (5 agents, 7 targets, BenchMARL's settings), configs/vmas.yaml"}
+    short = {"nav24": "navigation, 24 agents", "discovery": "discovery, 5 agents"}
+    # Batches with finished episodes: every 2nd on nav24 (50-step batches), every 4th on discovery (25 steps).
+    last = {"nav24": 3, "discovery": 1}
+    for task, title in titles.items():
+        found = {kind: sorted(runs.glob(f"{task}-s*/critic={kind}/seed*")) for kind in ("mlp", "attention")}
+        found = {k: [r for r in v if (r / "metrics.csv").exists() and _finished(r)] for k, v in found.items()}
+        if not any(found.values()):
+            print(f"critic_more: no {task} runs, skipped")
+            continue
+        frames = int(_rows(next(r for v in found.values() for r in v))[-1]["frames"])
+        lines = [f"# Attention vs concatenated-observation critic: {title}", "",
+                 f"{frames} frames per run, one thread per run, one run at a time (both critics of a seed back to "
+                 "back), shared 2-core machine: frames/s are lower bounds, comparable within this table only. "
+                 f"Final return: mean of the last {last[task]} batch return(s) with finished episodes; eval: the run's last periodic "
+                 "evaluation (30 episodes, deterministic) where the config has one. mean ± std over seeds.", "",
+                 "| critic | seeds | final return | per seed | eval return | frames/s |", "|---|---|---|---|---|---|"]
+        fig, ax = plt.subplots(figsize=(6.5, 3.8))
+        for kind, color in (("mlp", "tab:blue"), ("attention", "tab:orange")):
+            rs = found[kind]
+            if not rs:
+                continue
+            final = [_last_finished(r, last[task]) for r in rs]
+            lines.append(f"| `{kind}` | {len(rs)} | {mean_std(final)} | {', '.join(f'{x:.3f}' for x in final)} | "
+                         f"{mean_std([_eval_return(r) for r in rs])} | {_fps_text([fps(r) for r in rs])} |")
+            for i, r in enumerate(rs):
+                f, y, _ = _curve(r)
+                ax.plot(f, y, color=color, alpha=0.7, label=f"critic={kind}" if i == 0 else None)
+        ax.set_xlabel("frames")
+        ax.set_ylabel("batch mean episode return")
+        ax.set_title(f"{short[task]}: attention vs MLP critic ({len(found['mlp'])}+{len(found['attention'])} seeds)",
+                     fontsize=9)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / f"target1_{task}.png", dpi=120)
+        (out / f"target1_{task}.md").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines))
+
+
+def _per_agent_eval(run: Path, n: int, episodes: int = EPISODES) -> list[float]:
+    """Mean return of each of the ``n`` agents over ``episodes`` episodes of the hidden-goal task (all agents
+    share the goal, the first sees it), stochastic policy, seed 12345."""
+    import torch
+    from tensordict.nn import set_interaction_type
+    from torchrl.envs.utils import ExplorationType
+
+    from torchrl_mappo.config import load_config
+    from torchrl_mappo.evaluate import load_checkpoint
+    from torchrl_mappo.envs.factory import make_env
+    from torchrl_mappo.modules.actor import make_actor
+
+    cfg = load_config(run / "config.yaml", [f"env.num_envs={episodes}", f"env.scenario_kwargs.n_agents={n}",
+                                            f"env.scenario_kwargs.agents_with_same_goal={n}"])
+    env = make_env(cfg.env, seed=12345)
+    actor = make_actor(env, "agents", cfg.model)
+    actor.load_state_dict(load_checkpoint(run)[0]["actors"]["agents"])
+    with torch.no_grad(), set_interaction_type(ExplorationType.RANDOM):
+        torch.manual_seed(12345)
+        rollout = env.rollout(cfg.env.max_steps, actor, break_when_any_done=False)
+    reward = rollout["next", "agents", "reward"]  # [envs, steps, n, 1]
+    # Each env's first episode only: navigation ends when every agent is on the goal, and the rollout
+    # then starts another episode whose rewards are not this episode's return.
+    done = rollout["next", "done"].float()  # [envs, steps, 1]
+    first = (done.cumsum(1) - done) == 0  # the steps up to and including the first done
+    return (reward * first.unsqueeze(-1)).sum(1).mean(0).squeeze(-1).tolist()
+
+
+def part_communication(runs: Path, out: Path) -> None:
+    src = runs / "comm"
+    if not (src / "summary.md").exists():
+        print("communication: no comm sweep, skipped")
+        return
+    shutil.copy(src / "summary.md", out / "target4_comm.md")
+    shutil.copy(src / "curves.png", out / "target4_comm.png")
+    lines = ["", "## Evaluation per agent", "",
+             f"{EPISODES} episodes per seed (each env's first episode of a {EPISODES}-env rollout; stochastic policy, "
+             "env seed 12345), return per agent: agent 0 sees the "
+             "goal, agents 1.. do not; mean ± std over seeds. At 5 agents: the 3-agent policies played unchanged "
+             "with 5 agents (one goal, agent 0 sees it).", "",
+             "| communication | agents | agent 0 (sees the goal) | the others (blind) | all |", "|---|---|---|---|---|"]
+    for point in ("communication=none", "communication=attention"):
+        runs_ = seeds(src, point)
+        for n in (3, 5):
+            if n == 5 and point == "communication=none":
+                continue  # the MLP actor is per-agent-count free too, but the table is about messages
+            per = [_per_agent_eval(r, n) for r in runs_]
+            lines.append(f"| {point.split('=')[1]} | {n} | {mean_std([p[0] for p in per])} | "
+                         f"{mean_std([statistics.mean(p[1:]) for p in per])} | "
+                         f"{mean_std([statistics.mean(p) for p in per])} |")
+    with open(out / "target4_comm.md", "a") as f:
+        f.write("\n".join(lines) + "\n")
+    print((out / "target4_comm.md").read_text())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="/tmp/issue15-runs", type=Path)
     parser.add_argument("--out", default=REPO / "examples/results/any_agents", type=Path)
-    parser.add_argument("--parts", nargs="+", default=["critic", "transfer", "curriculum", "speed"],
-                        choices=["critic", "transfer", "curriculum", "speed"])
+    parser.add_argument("--parts", nargs="+", default=["critic", "critic_more", "transfer", "curriculum", "communication", "speed"],
+                        choices=["critic", "critic_more", "transfer", "curriculum", "communication", "speed"])
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -155,6 +155,22 @@ CASES = [
                                                 "train.curriculum=[{overrides: {env.max_steps: 50}, until: "
                                                 "{frames: 3000}}, {overrides: {env.max_steps: 60}}]"),
      "train.curriculum: a stage change rebuilds the env and the collector"),
+    # --- communicating actors and the hidden-information task (issue 15)
+    ("communication kind", train("model.communication=radio"), "model.communication: 'radio' is not allowed"),
+    ("communication with per-agent params", train("model.communication=attention", "model.share_params=false"),
+     "model.share_params=False: model.communication: attention is one network shared by the group's agents"),
+    ("communication with a recurrent actor", train("model.communication=attention", "model.recurrent=gru",
+                                                   "train.chunk_length=5"),
+     "model.recurrent='gru': model.communication: attention has no memory"),
+    ("communication with agent ids", train("model.communication=attention", "model.actor_agent_id=true"),
+     "model.actor_agent_id=True: model.communication: attention tells agents apart by their messages"),
+    ("communication heads do not divide", train("model.communication=attention", "model.attention_heads=5"),
+     "model.attention_heads=5: must be >= 1 and divide the embedding width hidden_sizes[-1]=64"),
+    ("private feature twice", train("env.private_features=[4, 4]"), "env.private_features=[4, 4]: lists a feature twice"),
+    ("private to nobody", train("env.private_features=[4]", "env.private_to=0"),
+     "env.private_to=0: must be a positive number of agents"),
+    ("private feature out of range", train("env.private_features=[40]", *TINY),
+     "env.private_features=[40]: group 'agents' observes 18 features, so [40] do not exist"),
     # --- curriculum (issue 15)
     ("curriculum stage changes the model", train("train.curriculum=[{overrides: {model.critic: attention}, until: "
                                                  "{frames: 3000}}, {overrides: {env.max_steps: 50}}]"),

@@ -96,6 +96,14 @@ class EnvConfig(_Section):
     memory_features: list[int] = field(default_factory=list)
     """Indices (last dim of ``(group, "observation")``) hidden after ``memory_steps``, e.g. ``[4, 5]``:
     VMAS navigation's agent-to-goal vector. Checked against the env's observation size."""
+    private_features: list[int] = field(default_factory=list)
+    """A hidden-information task on any env (:class:`~torchrl_mappo.envs.transforms.PrivateFeatures`):
+    these observation features (indices of the last dim) are shown only to the first ``private_to``
+    agents of each group and zeroed for the others, e.g. ``[4, 5]`` on VMAS navigation with one goal
+    for all (``agents_with_same_goal: n_agents``): the others learn where it is only from messages
+    (``model.communication: attention``). Empty: observations unchanged."""
+    private_to: int = 1
+    """How many agents (the first of each group) see ``private_features``, >= 1."""
 
     def check(self, where: str) -> None:
         """Range checks; ``where`` is ``"<origin>: env"``."""
@@ -114,6 +122,10 @@ class EnvConfig(_Section):
                    "are hidden after env.memory_steps, which is null; set it, e.g. env.memory_steps=5")
         self._need(len(set(self.memory_features)) == len(self.memory_features), where, "memory_features",
                    "lists a feature twice")
+        self._need(len(set(self.private_features)) == len(self.private_features), where, "private_features",
+                   "lists a feature twice")
+        self._need(self.private_to >= 1, where, "private_to",
+                   "must be a positive number of agents (the first of each group see env.private_features), e.g. 1")
 
     def _check_make(self, where: str) -> None:
         """``make``/``kwargs`` belong to ``family: torchrl``, ``scenario_kwargs`` to the others."""
@@ -205,8 +217,15 @@ class ModelConfig(_Section):
     ``attention``: each agent's embedding attends over every agent of the group (plus the other
     groups' agents for ``all_obs``, the global state where there is one); one value per agent,
     permutation-equivariant and independent of the agent count (:mod:`torchrl_mappo.modules.attention`)."""
+    communication: Literal["none", "attention"] = "none"
+    """``none``: each agent's policy sees its own observation only; ``attention``: communicating actors:
+    each agent embeds its observation (its message) and attends over the messages of its group's agents
+    at every step, then acts (:class:`~torchrl_mappo.modules.attention.CommunicatingNet`):
+    differentiable within the step, decentralized apart from the messages, any number of agents, a dead
+    agent's message left out. Needs ``share_params: true`` and a feed-forward actor."""
     attention_heads: int = 4
-    """``critic: attention``: attention heads; they split the embedding (``hidden_sizes[-1]`` wide)."""
+    """``critic: attention`` and ``communication: attention``: attention heads; they split the embedding
+    (``hidden_sizes[-1]`` wide)."""
 
     def check(self, where: str) -> None:
         """Range checks; ``where`` is ``"<origin>: model"`` (or ``...: per_group.<g>.model``)."""
@@ -221,17 +240,35 @@ class ModelConfig(_Section):
         self._need(not (self.critic_agent_id and self.critic_input == "agent_specific"), where, "critic_agent_id",
                    "critic_input 'agent_specific' already appends the agent id; drop model.critic_agent_id")
         self._check_attention(where)
+        self._check_communication(where)
         for net in ("critic", "actor"):
             self._need(not (getattr(self, f"{net}_agent_id") and not self.share_params), where, f"{net}_agent_id",
                        f"with model.share_params: false every agent has its own {net}, for which its id is a "
                        "constant input (a bias); drop it, or set model.share_params: true")
 
-    def _check_attention(self, where: str) -> None:
-        if self.critic != "attention":
-            return
+    def _check_heads(self, where: str) -> None:
         self._need(self.attention_heads >= 1 and self.hidden_sizes[-1] % self.attention_heads == 0, where,
                    "attention_heads", f"must be >= 1 and divide the embedding width hidden_sizes[-1]="
                    f"{self.hidden_sizes[-1]}, e.g. 4")
+
+    def _check_communication(self, where: str) -> None:
+        if self.communication == "none":
+            return
+        self._check_heads(where)
+        self._need(self.share_params, where, "share_params",
+                   "model.communication: attention is one network shared by the group's agents (per-agent "
+                   "communicating actors are not built); set model.share_params: true, or model.communication: none")
+        self._need(self.recurrent == "none", where, "recurrent",
+                   "model.communication: attention has no memory (a recurrent communicating actor is not built); "
+                   "set model.recurrent: none, or model.communication: none")
+        self._need(not self.actor_agent_id, where, "actor_agent_id",
+                   "model.communication: attention tells agents apart by their messages, and agent ids would tie "
+                   "the actor to the agent count; drop it, or set model.communication: none")
+
+    def _check_attention(self, where: str) -> None:
+        if self.critic != "attention":
+            return
+        self._check_heads(where)
         self._need(self.centralized and self.critic_input not in ("local", "agent_specific"), where, "critic",
                    "the attention critic attends over the group's agents (critic_input auto, state, concat_obs "
                    "or all_obs, centralized: true); use model.critic: mlp for a local or agent_specific critic")

@@ -2,7 +2,7 @@
 
 A module transfers when the one its config builds for the new env has the same
 parameter shapes as the trained one: shared parameters over local observations
-(the default actor), the attention critic (``model.critic: attention``) and the
+(the default actor), the communicating actor (``model.communication: attention``), the attention critic (``model.critic: attention``) and the
 local critic do; per-agent parameters, one-hot agent ids and an MLP critic over
 concatenated inputs are sized by the agent count and do not. The error says which.
 """

@@ -24,7 +24,8 @@ agents and nested or integer observations made float vectors where the
 check found them, ``RewardSum`` per group writing ``(group, "episode_reward")`` (the
 env's own reward, which the trainer reports), then ``RewardSharing`` where
 configured (the reward the loss trains on), then ``HideAfter`` for a memory
-task (``env.memory_steps``).
+task (``env.memory_steps``) and ``PrivateFeatures`` for a hidden-information
+task (``env.private_features``).
 """
 from __future__ import annotations
 
@@ -317,6 +318,11 @@ def finish_env(base: EnvBase, cfg_env: EnvConfig, report) -> TransformedEnv:
         env.append_transform(RewardSharing(cfg_env.reward_shares()))
     if cfg_env.memory_steps is not None:
         env.append_transform(_memory_task(cfg_env, env))
+    if cfg_env.private_features:
+        from torchrl_mappo.envs.transforms import PrivateFeatures
+
+        _check_features(env, "private_features", cfg_env.private_features)
+        env.append_transform(PrivateFeatures(cfg_env.private_features, cfg_env.private_to, groups))
     return env
 
 
@@ -362,14 +368,19 @@ def make_env(cfg_env: EnvConfig | EnvBase, *, seed: int | None = None, device: s
     return finish_env(base, cfg_env, report)
 
 
-def _memory_task(cfg_env: EnvConfig, env: EnvBase) -> HideAfter:
-    """``HideAfter`` for ``env.memory_steps`` / ``memory_features``, checked against every group's observation."""
+def _check_features(env: EnvBase, name: str, features: list[int]) -> None:
+    """``env.<name>`` must index every group's observation features."""
     for g in env.group_map:
         width = env.observation_spec_unbatched[keys.observation(g)].shape[-1]
-        bad = [i for i in cfg_env.memory_features if not -width <= i < width]
+        bad = [i for i in features if not -width <= i < width]
         if bad:
             raise ConfigError(
-                f"env.memory_features={cfg_env.memory_features}: group {g!r} observes {width} features, so "
+                f"env.{name}={features}: group {g!r} observes {width} features, so "
                 f"{bad} do not exist; use indices in [0, {width - 1}]"
             )
+
+
+def _memory_task(cfg_env: EnvConfig, env: EnvBase) -> HideAfter:
+    """``HideAfter`` for ``env.memory_steps`` / ``memory_features``, checked against every group's observation."""
+    _check_features(env, "memory_features", cfg_env.memory_features)
     return HideAfter(cfg_env.memory_steps, cfg_env.memory_features, list(env.group_map))

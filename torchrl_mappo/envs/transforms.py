@@ -162,3 +162,58 @@ class ObservationToVector(Transform):
                 shape = spec.shape
             group_spec[keys.OBSERVATION] = Unbounded(shape=shape, dtype=torch.float32, device=spec.device)
         return observation_spec
+
+
+class PrivateFeatures(Transform):
+    """A hidden-information task on any multi-agent env: some features only a few agents see.
+
+    Features ``features`` (indices of the last dim of ``(group, "observation")``)
+    are kept for the first ``seen_by`` agents of each group and set to 0 for
+    the others, at reset and at every step. E.g. VMAS navigation with one goal
+    for all (``agents_with_same_goal: n_agents``) and ``features=[4, 5]`` (the
+    agent-to-goal vector), ``seen_by=1``: only the first agent knows where
+    the goal is, and the others can learn it only from messages
+    (``model.communication: attention``).
+
+    Args:
+        features: indices into the observation's last dim.
+        seen_by: how many agents (the first of each group) keep them (>= 1).
+        groups: the groups whose observations are masked (default: all of
+            the env's, at the first call).
+
+    Example:
+        >>> env = TransformedEnv(VmasEnv("navigation", num_envs=8, n_agents=3, collisions=False,
+        ...                              agents_with_same_goal=3), PrivateFeatures([4, 5]))
+    """
+
+    def __init__(self, features: list[int], seen_by: int = 1, groups: list[str] | None = None):
+        if seen_by < 1:
+            raise ValueError(f"PrivateFeatures: seen_by={seen_by} must be >= 1")
+        super().__init__(in_keys=[], out_keys=[])
+        self.features = list(features)
+        self.seen_by = seen_by
+        self._groups = list(groups) if groups is not None else None
+
+    @property
+    def groups(self) -> list[str]:
+        if self._groups is None:
+            self._groups = list(self.parent.group_map)
+        return self._groups
+
+    def _call(self, next_tensordict: TensorDictBase) -> TensorDictBase:
+        for g in self.groups:
+            obs = next_tensordict.get(keys.observation(g))
+            agent_dim = next_tensordict.batch_dims  # [*B, n, ...]: the agent dim follows the batch
+            n = obs.shape[agent_dim]
+            blind = torch.arange(n, device=obs.device) >= self.seen_by
+            feat = torch.zeros(obs.shape[-1], dtype=torch.bool, device=obs.device)
+            feat[self.features] = True
+            hide = blind.reshape(n, *([1] * (obs.ndim - agent_dim - 2)), 1) & feat
+            next_tensordict.set(keys.observation(g), obs.masked_fill(hide, 0.0))
+        return next_tensordict
+
+    def _reset(self, tensordict: TensorDictBase, tensordict_reset: TensorDictBase) -> TensorDictBase:
+        return self._call(tensordict_reset)
+
+    def forward(self, tensordict: TensorDictBase) -> TensorDictBase:
+        return self._call(tensordict)

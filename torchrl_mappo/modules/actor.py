@@ -14,6 +14,7 @@ from torchrl.modules import MaskedCategorical, MaskedOneHotCategorical, OneHotCa
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import ConfigError, ModelConfig
+from torchrl_mappo.modules.attention import CommunicatingNet
 from torchrl_mappo.modules.nets import AppendAgentId, Chain, FlattenTrailing, make_agent_mlp, orthogonal_init_
 from torchrl_mappo.modules.recurrent import AgentGRU, AgentLinear, RecurrentNet
 
@@ -59,6 +60,13 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     ``InitTracker`` and the net's ``TensorDictPrimer``
     (:func:`~torchrl_mappo.modules.recurrent.recurrent_env_transforms`; the
     collectors of :func:`~torchrl_mappo.make_collector` add them).
+
+    ``cfg_model.communication: attention``: communicating actors
+    (:class:`~torchrl_mappo.modules.attention.CommunicatingNet`): each
+    agent's observation embedding is its message, and each agent attends over
+    its group's messages before its head; the network also reads
+    ``(group, "mask")`` where the env marks live agents (a dead agent sends
+    nothing). Its weights do not depend on the agent count.
     """
     n_agents, obs_dim = group_sizes(env, group)
     obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
@@ -66,8 +74,18 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     share = cfg_model.share_params
 
     recurrent = cfg_model.recurrent != "none"
+    communicating = cfg_model.communication != "none"
+    masked = communicating and keys.mask(group) in env.observation_spec.keys(True)
+    # A communicating actor also reads the live-agent mask: a dead agent's message is left out.
+    comm_in = [keys.mask(group)] if masked else []
 
     def mlp(out_features: int) -> nn.Module:
+        if communicating:
+            obs_shape = tuple(env.observation_spec_unbatched[keys.observation(group)].shape[1:])
+            net = CommunicatingNet(obs_shape, out_features, cfg_model, masked=masked)
+            if cfg_model.orthogonal_init:
+                orthogonal_init_(net.head, last_gain=0.01)
+            return net
         extra = n_agents if cfg_model.actor_agent_id else 0
         if recurrent:
             return _recurrent(obs_dim + extra, out_features)
@@ -111,7 +129,7 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
             )
         n_actions = action_spec.space.n
         net = mlp(n_actions)
-        module = TensorDictModule(net, in_keys=[keys.observation(group), *memory_in],
+        module = TensorDictModule(net, in_keys=[keys.observation(group), *memory_in, *comm_in],
                                   out_keys=[keys.logits(group), *memory_out])
         one_hot = isinstance(action_spec, OneHotSpec)
         if keys.action_mask(group) in env.observation_spec.keys(True):
@@ -135,8 +153,8 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
         if recurrent:
             net.post = scale
         module = TensorDictModule(
-            net if recurrent else nn.Sequential(net, scale),
-            in_keys=[keys.observation(group), *memory_in],
+            net if recurrent else (Chain(net, scale) if communicating else nn.Sequential(net, scale)),
+            in_keys=[keys.observation(group), *memory_in, *comm_in],
             out_keys=[keys.loc(group), keys.scale(group), *memory_out],
         )
         dist_class = TanhNormal

@@ -50,6 +50,21 @@ target3-rerun)
 target2-16)
   nice -n 5 python -m torchrl_mappo sweep configs/vmas_navigation.yaml "${COMMON[@]}" train.total_frames=60000 \
     $(nav 16) --grid model.critic=mlp --seeds 0 1 2 --jobs 1 --out $OUT/transfer-train16 ;;
+target4|all)  # communicating actors on vs off, hidden-goal navigation (3 agents, only agent 0 sees the goal), 3 seeds
+  nice -n 10 python -m torchrl_mappo sweep configs/vmas_navigation_comm.yaml run.dir=$OUT train.num_threads=1 \
+    run.progress_bar=false train.total_frames=201000 --grid model.communication=none,attention --seeds 0 1 2 \
+    --jobs 1 --out $OUT/comm ;;&
+target1-discovery|all)  # attention vs MLP critic on discovery (BenchMARL's task settings, 5 agents), configs/vmas.yaml, 60k frames
+  for seed in 0 1 2; do
+    nice -n 10 python -m torchrl_mappo sweep configs/vmas.yaml run.dir=$OUT train.num_threads=1 run.progress_bar=false \
+      env.scenario=discovery "env.scenario_kwargs={n_agents: 5, n_targets: 7, lidar_range: 0.35, covering_range: 0.25, agents_per_target: 2, targets_respawn: true, shared_reward: true}" \
+      train.total_frames=60000 --grid model.critic=mlp,attention --seeds $seed --jobs 1 --out $OUT/discovery-s$seed
+  done ;;&
+target1-nav24|all)  # attention vs MLP critic, navigation with 24 agents, 60k frames; one sweep per seed (both critics side by side)
+  for seed in ${SEEDS:-0 1 2}; do
+    nice -n 10 python -m torchrl_mappo sweep configs/vmas_navigation.yaml "${COMMON[@]}" train.total_frames=60000 \
+      $(nav 24) --grid model.critic=mlp,attention --seeds $seed --jobs 1 --out $OUT/nav24-s$seed
+  done ;;&
 analyse|all)  # evaluations, tables and PNGs into examples/results/any_agents/
   nice -n 5 python benchmarks/any_agents.py --runs $OUT --out examples/results/any_agents ;;
 esac
