@@ -6,7 +6,9 @@ Each measurement trains a few iterations in a fresh process; the variants altern
 (A B, B A, A B, ...) so that a change of the machine's load hits both alike. Reports, per
 variant, the median over the iterations after the first of the iteration time (collection +
 update, the pool's snapshot and draw included), collection and update, and the ratio pool /
-no pool per repetition and overall, as a markdown table:
+no pool per repetition and overall, as a markdown table; then, in one process with the two
+interleaved (``--parts-reps``), the pool's own work: blue's action by a snapshot vs at random
+per env step and the snapshot + draw per iteration, as a share of the no-pool iteration:
 
     nice -n 10 python benchmarks/selfplay_cost.py [--reps 3] [--iters 5] [--snapshot-every 1] [--out FILE]
         [--set section.field=value ...]
@@ -57,6 +59,46 @@ def child(args) -> int:
     return 0
 
 
+def parts(args) -> int:
+    """The pool's own work, timed in one process with the two alternatives interleaved (little
+    affected by the load moving between processes): blue's action by a snapshot's MLP vs a
+    uniform draw, per env step, and the snapshot + draw after an update."""
+    sys.path.insert(0, str(REPO))
+    import torch
+
+    from torchrl_mappo.build import build
+    from torchrl_mappo.config import load_config
+    from torchrl_mappo.modules.actor import make_random_actor
+
+    cfg = load_config(REPO / "configs/magent_battle.yaml", [
+        *VARIANTS["pool"], "per_group.blue.snapshot_every=1", "train.num_threads=1",
+        f"train.frames_per_batch={args.frames_per_batch}", "run.progress_bar=false", *args.set,
+    ])
+    torch.set_num_threads(1)
+    p = build(cfg)
+    pool, td = p.pools["blue"], p.env.reset()
+    random_actor = make_random_actor(p.env, "blue")
+    timed = {"pool actor": p.actors["blue"], "random": random_actor}
+    spent = {k: [] for k in timed}
+    with torch.no_grad():
+        for _ in range(args.parts_reps):
+            for name, actor in timed.items():
+                t = time.perf_counter()
+                actor(td.clone(False))
+                spent[name].append(time.perf_counter() - t)
+    snap = []
+    for k in range(1, 21):
+        t = time.perf_counter()
+        pool.after_update(k)
+        snap.append(time.perf_counter() - t)
+    p.collector.shutdown()
+    steps = args.frames_per_batch // cfg.env.num_envs  # env steps (calls of blue's actor) per iteration
+    out = {k: statistics.median(v) for k, v in spent.items()}
+    out.update(after_update=statistics.median(snap), steps=steps)
+    print(json.dumps(out))
+    return 0
+
+
 def measure(variant: str, args) -> dict:
     cmd = [sys.executable, __file__, "--child", "--variant", variant, "--iters", str(args.iters),
            "--frames-per-batch", str(args.frames_per_batch), "--snapshot-every", str(args.snapshot_every),
@@ -80,11 +122,16 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=None, help="also write the markdown table here")
     p.add_argument("--set", nargs="*", default=[], metavar="section.field=value",
                    help="further config overrides for both variants (tests: a tiny budget)")
+    p.add_argument("--parts-reps", type=int, default=200,
+                   help="interleaved calls of each blue actor for the in-process part (0: skip it)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--parts-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--variant", choices=list(VARIANTS), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         return child(args)
+    if args.parts_child:
+        return parts(args)
     if args.reps < 1 or args.iters < 2:
         p.error("--reps must be >= 1 and --iters >= 2 (the first iteration is not counted)")
     loads = [load()]
@@ -112,6 +159,19 @@ def main(argv=None) -> int:
     lines += ["", f"median iteration: no pool {med['no pool']:.2f} s, pool {med['pool']:.2f} s; "
               f"pool / no pool: {med['pool'] / med['no pool']:.3f} (medians), per repetition "
               + ", ".join(f"{x:.3f}" for x in ratios) + "."]
+    if args.parts_reps > 0:
+        cmd = [sys.executable, __file__, "--parts-child", "--parts-reps", str(args.parts_reps),
+               "--frames-per-batch", str(args.frames_per_batch), "--set", *args.set]
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(done.stderr[-2000:])
+        q = json.loads(done.stdout.strip().splitlines()[-1])
+        added = q["steps"] * (q["pool actor"] - q["random"]) + q["after_update"]
+        lines += ["", f"The pool's own work, one process, {args.parts_reps} interleaved calls each ({load()}): "
+                  f"blue's action {1e3 * q['pool actor']:.2f} ms by a snapshot vs {1e3 * q['random']:.2f} ms at "
+                  f"random per env step, snapshot + draw {1e3 * q['after_update']:.2f} ms per iteration: "
+                  f"{added:.2f} s per iteration of {q['steps']} env steps = {added / med['no pool']:.3f} of the "
+                  f"median no-pool iteration."]
     table = "\n".join(lines)
     print(table)
     if args.out:

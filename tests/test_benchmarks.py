@@ -4,6 +4,7 @@ Speed is measured by the harness, never asserted here; BenchMARL is not needed.
 """
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,3 +157,6 @@ def test_selfplay_cost_alternates_pool_and_no_pool_and_reports_the_ratio(tmp_pat
     # the ratio column: the row's iteration time over its repetition's no-pool time
     assert [float(r[5].rstrip(" |")) for r in rows if r[1] == "no pool"] == [1.0, 1.0]
     assert "pool / no pool:" in proc.stdout and "load average" in proc.stdout
+    part = re.search(r"blue's action ([\d.]+) ms by a snapshot vs ([\d.]+) ms at random per env step, "
+                     r"snapshot \+ draw ([\d.]+) ms per iteration: (-?[\d.]+) s per iteration of 20 env steps", proc.stdout)
+    assert part and float(part[1]) > 0 and float(part[2]) > 0 and float(part[3]) > 0
