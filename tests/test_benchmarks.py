@@ -4,6 +4,7 @@ Speed is measured by the harness, never asserted here; BenchMARL is not needed.
 """
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,24 @@ def test_suite_rejects_an_evaluation_period_that_misses_120k(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/suite.py", "--eval-every", "7000", "--out", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and "--eval-every must divide 120000" in proc.stderr
+
+
+@pytest.mark.slow
+def test_selfplay_cost_alternates_pool_and_no_pool_and_reports_the_ratio(tmp_path):
+    out = tmp_path / "cost.md"
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/selfplay_cost.py", "--reps", "2", "--iters", "2", "--frames-per-batch", "80",
+         "--out", str(out), "--set", "env.max_steps=20",
+         "train.minibatch_size=40", "train.num_epochs=1", "model.hidden_sizes=[16,16]"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = [line.split(" | ") for line in out.read_text().splitlines() if line.startswith("| 0 ") or line.startswith("| 1 ")]
+    assert [r[1] for r in rows] == ["no pool", "pool", "pool", "no pool"]  # alternating order
+    assert all(float(r[2]) > 0 for r in rows)
+    # the ratio column: the row's iteration time over its repetition's no-pool time
+    assert [float(r[5].rstrip(" |")) for r in rows if r[1] == "no pool"] == [1.0, 1.0]
+    assert "pool / no pool:" in proc.stdout and "load average" in proc.stdout
+    part = re.search(r"blue's action ([\d.]+) ms by a snapshot vs ([\d.]+) ms at random per env step, "
+                     r"snapshot \+ draw ([\d.]+) ms per iteration: (-?[\d.]+) s per iteration of 20 env steps", proc.stdout)
+    assert part and float(part[1]) > 0 and float(part[2]) > 0 and float(part[3]) > 0

@@ -151,4 +151,8 @@ def test_league_of_a_mirror_run_a_pool_run_and_random(tmp_path, capsys):
         for j in range(3):
             if i != j:  # a draw is half a win for each: the pair's rates add up to one
                 assert math.isclose(rates[i][j] + rates[j][i], 1.0, abs_tol=1e-6)
+                # each pair plays both sides: the overall rate is the mean of the two sides' scores
+                by_side = result["first_side_win_rate"]
+                assert math.isclose(rates[i][j], (by_side[i][j] + 1 - by_side[j][i]) / 2, abs_tol=1e-6)
     assert (out / "league.png").stat().st_size > 0 and "| random |" in (out / "league.md").read_text()
+    assert "By side: row on red vs column on blue" in (out / "league.md").read_text()

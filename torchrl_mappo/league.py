@@ -95,6 +95,7 @@ def play_league(names: Sequence[str], *, episodes: int = 20, group: str | None =
     n = len(entries)
     wins = torch.zeros(n, n)
     games = torch.zeros(n, n)
+    first_side = torch.full((n, n), float("nan"))  # i's score playing sides[0] against j on sides[1]
     for i in range(n):
         for j in range(n):
             if i == j:
@@ -110,6 +111,7 @@ def play_league(names: Sequence[str], *, episodes: int = 20, group: str | None =
             k = result["episodes"]
             draws = k * (1 - a - b)
             wins[i, j] += k * a + draws / 2
+            first_side[i, j] = a + (1 - a - b) / 2
             wins[j, i] += k * b + draws / 2
             games[i, j] += k
             games[j, i] += k
@@ -119,6 +121,9 @@ def play_league(names: Sequence[str], *, episodes: int = 20, group: str | None =
     return {
         "players": [e.name for e in entries], "episodes_per_side": episodes, "sides": sides,
         "win_rate": [[None if i == j else float(rate[i, j]) for j in range(n)] for i in range(n)],
+        # by side: row i on sides[0] vs column j on sides[1]; win_rate[i][j] is the mean of
+        # first_side_win_rate[i][j] and 1 - first_side_win_rate[j][i]
+        "first_side_win_rate": [[None if i == j else float(first_side[i, j]) for j in range(n)] for i in range(n)],
         "elo": elo_ratings(wins, games, anchor=anchor),
         "elo_anchor": entries[anchor].name if anchor is not None else "mean",
     }
@@ -131,6 +136,13 @@ def markdown(result: dict[str, Any], labels: Sequence[str]) -> str:
     for i in range(n):
         cells = ["-" if v is None else f"{v:.2f}" for v in result["win_rate"][i]]
         lines.append(f"| {labels[i]} | " + " | ".join(cells) + f" | {result['elo'][i]:.0f} |")
+    if "first_side_win_rate" in result:
+        first, second = result["sides"]
+        lines += ["", f"By side: row on {first} vs column on {second} (the row's score)", "",
+                  f"| {first} \\ {second} | " + " | ".join(labels) + " |", "|" + "---|" * (n + 1)]
+        for i in range(n):
+            cells = ["-" if v is None else f"{v:.2f}" for v in result["first_side_win_rate"][i]]
+            lines.append(f"| {labels[i]} | " + " | ".join(cells) + " |")
     anchor = result["elo_anchor"]
     lines += ["", f"{result['episodes_per_side']} episodes per pair and side; a draw counts half; Elo "
               f"{'with random at 1000' if anchor == RANDOM else 'with mean 1000'}."]
