@@ -197,7 +197,8 @@ def read_curve(run_dir: Path, t0: float) -> tuple[list[dict], dict]:
 
 def our_overrides(args, variant: Variant) -> list[str]:
     """Our config overrides for ``variant``: its own, then ``--set``, then its scenario kwargs."""
-    return [*variant.overrides, *args.set,
+    threads = [f"train.num_threads={args.threads}"] if args.threads else []
+    return [*variant.overrides, *threads, *args.set,
             *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
 
 
@@ -229,7 +230,8 @@ def simulator_speed(args, variant: Variant) -> dict:
 def task_benchmarl(args, variant: Variant, seed: int, out: Path) -> Task:
     run_dir = out / "runs" / f"benchmarl-{variant.label}-seed{seed}"
     cmd = [str(args.benchmarl_python), str(HERE / "benchmarl_runner.py"), "--task", TASKS[args.task]["benchmarl"],
-           "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir)]
+           "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir),
+           "--model", args.benchmarl_model, "--critic-model", args.benchmarl_critic_model]
     for k, v in variant.scenario_kwargs.items():
         cmd += ["--kwarg", f"{k}={v}"]
     return Task("benchmarl", variant, seed, cmd, run_dir)
@@ -238,7 +240,7 @@ def task_benchmarl(args, variant: Variant, seed: int, out: Path) -> Task:
 def run_tasks(args, tasks: list[Task]) -> tuple[list[Result], bool]:
     """Run the tasks ``args.jobs`` at a time (1: alone, for timings); return their results, and False on Ctrl-C."""
     # Side by side, each run gets a budget of cores/jobs threads (ours: ``auto`` stays within it).
-    env = thread_env(thread_share(args.jobs)) if args.jobs > 1 else {}
+    env = thread_env(args.threads or thread_share(args.jobs)) if args.jobs > 1 or args.threads else {}
     for t in tasks:
         t.run_dir.mkdir(parents=True, exist_ok=True)
         t.process = Process(t.cmd, t.run_dir / "output.log", env, args.timeout)
@@ -518,6 +520,13 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=None, help="kill a run after this many seconds")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="runs at a time, each with cores/N threads (default 1: every run alone, for timings)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="N threads for every run (OMP/MKL/OpenBLAS_NUM_THREADS, and train.num_threads for ours) "
+                        "instead of cores/jobs, e.g. 1 on a shared machine")
+    p.add_argument("--benchmarl-model", choices=["mlp", "gru"], default="mlp",
+                   help="BenchMARL's policy model: its layers/mlp.yaml or layers/gru.yaml (default mlp)")
+    p.add_argument("--benchmarl-critic-model", choices=["mlp", "gru"], default="mlp",
+                   help="BenchMARL's critic model (default mlp)")
     p.add_argument("--benchmarl-python", default=str(BENCHMARL_PYTHON),
                    help="python of BenchMARL's virtualenv (bash benchmarks/setup_benchmarl.sh)")
     args = p.parse_args(argv)
@@ -533,8 +542,8 @@ def parse_args(argv):
         if not Path(args.benchmarl_python).is_file():
             p.error(f"--vs benchmarl: {args.benchmarl_python} not found; run: bash benchmarks/setup_benchmarl.sh")
     args.mode = list(dict.fromkeys(args.mode))
-    if args.seeds < 1 or args.frames < 1 or args.jobs < 1:
-        p.error("--seeds, --frames and --jobs must be positive")
+    if args.seeds < 1 or args.frames < 1 or args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        p.error("--seeds, --frames, --jobs and --threads must be positive")
     return args
 
 
@@ -563,6 +572,11 @@ def main(argv: list[str] | None = None) -> int:
     report = [f"# Benchmark: {title}", "", f"`{' '.join(['python', 'benchmarks/run.py', *(argv or sys.argv[1:])])}`", ""]
     if "matched" in args.mode:
         report += ["ours with BenchMARL's MAPPO hyperparameters: `" + " ".join(MATCHED) + "`", ""]
+    if args.vs == "benchmarl":
+        report += [f"BenchMARL models: policy `layers/{args.benchmarl_model}.yaml`, critic "
+                   f"`layers/{args.benchmarl_critic_model}.yaml` (its defaults)", ""]
+    if args.threads:
+        report += [f"threads per run: {args.threads}", ""]
     if args.set:
         report += ["extra overrides (ours): `" + " ".join(args.set) + "`", ""]
     report += ["## Median over seeds", "", markdown(medians), ""]
