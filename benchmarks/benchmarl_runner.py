@@ -124,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import benchmarl
-    import yaml
+    import benchmarl.models
     import torchrl
+    import yaml
     from benchmarl.algorithms import MappoConfig
     from benchmarl.environments import VmasTask
     from benchmarl.experiment import Experiment, ExperimentConfig
-    import benchmarl.models
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
