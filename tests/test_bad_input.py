@@ -118,7 +118,7 @@ CASES = [
     ("initial log-std, discrete actions", train("env.continuous_actions=false", "model.init_log_std=-1", *TINY),
      "model.init_log_std=-1.0: group 'agents' has discrete actions"),
     # --- recurrent models and the memory task (issue 14)
-    ("recurrent kind", train("model.recurrent=lstm"), "model.recurrent: 'lstm' is not allowed; use one of 'none', 'gru'"),
+    ("recurrent kind", train("model.recurrent=rnn"), "model.recurrent: 'rnn' is not allowed; use one of 'none', 'gru', 'lstm'"),
     ("critic recurrent kind", train("model.critic_recurrent=yes"), "model.critic_recurrent: expected one of"),
     ("zero recurrent hidden", train("model.recurrent_hidden=0"), "model.recurrent_hidden=0: must be a positive integer"),
     ("zero recurrent layers", train("model.recurrent_layers=0"), "model.recurrent_layers=0: must be a positive integer"),
