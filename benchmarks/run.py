@@ -264,6 +264,22 @@ def result_of(t: Task, args) -> Result:
                   p.log, args.target, startup)
 
 
+def results_from_dir(out: Path, args) -> list[Result]:
+    """The results of the runs already under ``out/runs`` (``--rescore``): each run's
+    ``process.json`` and curve, scored against ``args.target``."""
+    results = []
+    for path in sorted((out / "runs").glob("*/process.json")):
+        p = json.loads(path.read_text())
+        system, _, rest = path.parent.name.partition("-")
+        variant, _, seed = rest.rpartition("-seed")
+        curve, meta = read_curve(path.parent, p["unix_time_start"])
+        startup = meta.get("unix_time_train_start", math.nan) - p["unix_time_start"]
+        results.append(Result("torchrl_mappo" if system == "ours" else system, variant, int(seed), p["exit_code"],
+                              p["wall_s"], p["peak_rss_mib"], p["cpu_s"], curve, meta, path.parent / "output.log",
+                              args.target, startup))
+    return results
+
+
 def report_run(t: Task, args) -> None:
     p = t.process
     (t.run_dir / "process.json").write_text(json.dumps(
@@ -527,6 +543,9 @@ def parse_args(argv):
                    help="BenchMARL's policy model: its layers/mlp.yaml or layers/gru.yaml (default mlp)")
     p.add_argument("--benchmarl-critic-model", choices=["mlp", "gru"], default="mlp",
                    help="BenchMARL's critic model (default mlp)")
+    p.add_argument("--rescore", action="store_true",
+                   help="run nothing: rebuild the tables and plot of the runs already in --out (e.g. with "
+                        "another --target)")
     p.add_argument("--benchmarl-python", default=str(BENCHMARL_PYTHON),
                    help="python of BenchMARL's virtualenv (bash benchmarks/setup_benchmarl.sh)")
     args = p.parse_args(argv)
@@ -541,6 +560,8 @@ def parse_args(argv):
             p.error(f"--vs benchmarl: no BenchMARL task for {args.task}")
         if not Path(args.benchmarl_python).is_file():
             p.error(f"--vs benchmarl: {args.benchmarl_python} not found; run: bash benchmarks/setup_benchmarl.sh")
+    if args.rescore and not args.out:
+        p.error("--rescore: give the --out DIR of the runs to score again")
     args.mode = list(dict.fromkeys(args.mode))
     if args.seeds < 1 or args.frames < 1 or args.jobs < 1 or (args.threads is not None and args.threads < 1):
         p.error("--seeds, --frames, --jobs and --threads must be positive")
@@ -556,13 +577,19 @@ def main(argv: list[str] | None = None) -> int:
     simulator = {}
     if args.agents and TASKS[args.task]["config"].startswith("configs/vmas"):
         simulator = {v.label: simulator_speed(args, v) for v in variants}
-    tasks = []
-    for seed in range(args.seeds):
-        for variant in variants:
-            tasks.append(task_ours(args, variant, seed, out))
-            if args.vs == "benchmarl" and variant.benchmarl:
-                tasks.append(task_benchmarl(args, variant, seed, out))
-    results, finished = run_tasks(args, tasks)
+    if args.rescore:
+        results, finished = results_from_dir(out, args), True
+        if not results:
+            print(f"--rescore: no runs under {out / 'runs'}", file=sys.stderr)
+            return 2
+    else:
+        tasks = []
+        for seed in range(args.seeds):
+            for variant in variants:
+                tasks.append(task_ours(args, variant, seed, out))
+                if args.vs == "benchmarl" and variant.benchmarl:
+                    tasks.append(task_benchmarl(args, variant, seed, out))
+        results, finished = run_tasks(args, tasks)
 
     title = (f"{args.task}, {args.frames} frames, {args.seeds} seed(s), mode {'+'.join(args.mode)}"
              + (f", target {args.target:g}" if args.target is not None else ""))

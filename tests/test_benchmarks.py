@@ -44,6 +44,14 @@ def test_harness_prints_and_writes_the_table(tmp_path):
     assert 0 < float(run["s to first frame"]) < float(run["wall s"])  # start-up: imports, env, networks
     process = json.loads((out / "runs" / "ours-default-seed0" / "process.json").read_text())
     assert process["exit_code"] == 0 and process["wall_s"] == pytest.approx(float(run["wall s"]))
+    # --rescore: the same run scored against another target, nothing trained again.
+    again = subprocess.run([sys.executable, "benchmarks/run.py", "--task", "vmas/navigation", "--rescore",
+                            "--out", str(out), "--target", "1e9"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "| torchrl_mappo | default | median of 1 (0/1 reached) |" in again.stdout
+    with (out / "runs.csv").open() as f:
+        (rescored,) = list(csv.DictReader(f))
+    assert rescored["t→target s"] == "inf" and rescored["wall s"] == run["wall s"]
 
 
 def test_harness_rejects_benchmarl_without_its_virtualenv(tmp_path):
