@@ -591,7 +591,10 @@ def main(argv: list[str] | None = None) -> int:
                     tasks.append(task_benchmarl(args, variant, seed, out))
         results, finished = run_tasks(args, tasks)
 
-    title = (f"{args.task}, {args.frames} frames, {args.seeds} seed(s), mode {'+'.join(args.mode)}"
+    budget = (f"{args.frames} frames, {args.seeds} seed(s)" if not args.rescore else
+              f"runs of {'/'.join(str(f) for f in sorted({r.frames for r in results}))} frames, "
+              f"{len({r.seed for r in results})} seed(s)")
+    title = (f"{args.task}, {budget}, mode {'+'.join(args.mode)}"
              + (f", target {args.target:g}" if args.target is not None else ""))
     per_run = [row_of(r) for r in results if r.ok]
     medians = summarise(results)
