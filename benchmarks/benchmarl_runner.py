@@ -4,10 +4,12 @@ Runs under BenchMARL's own virtualenv (``benchmarks/setup_benchmarl.sh``;
 BenchMARL pins torchrl<0.12), started by ``benchmarks/run.py --vs benchmarl``:
 
     benchmarks/.venv-benchmarl/bin/python benchmarks/benchmarl_runner.py \
-        --task navigation --seed 0 --frames 120000 --out DIR [--n-agents 6]
+        --task navigation --seed 0 --frames 120000 --out DIR [--n-agents 6] [--model gru]
 
-BenchMARL's default experiment, MAPPO and MLP configs, and its VMAS task
-config, are used unchanged, except what a benchmark on a headless machine
+BenchMARL's default experiment, MAPPO and model configs (``--model`` and
+``--critic-model``: ``mlp``, its ``layers/mlp.yaml``, or ``gru``, its
+``layers/gru.yaml``: a GRU of 128 followed by an MLP [256, 256]), and its VMAS
+task config, are used unchanged, except what a benchmark on a headless machine
 needs: no loggers (its default includes wandb), no rendering of the
 evaluation episodes, no checkpoints, and ``--frames`` as ``max_n_frames``.
 Its periodic evaluation (at the first iteration and every
@@ -103,6 +105,9 @@ def episode_return(rollouts, group_map) -> float:
     return sum(per_group) / len(per_group)
 
 
+MODELS = {"mlp": "MlpConfig", "gru": "GruConfig"}  # BenchMARL model config classes (benchmarl.models)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True, help="BenchMARL VMAS task: navigation, balance ...")
@@ -111,16 +116,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-agents", type=int, default=None, help="override the task's n_agents")
     parser.add_argument("--kwarg", action="append", default=[], metavar="KEY=VALUE",
                         help="override one of the task's scenario kwargs (repeatable; YAML value)")
+    parser.add_argument("--model", choices=sorted(MODELS), default="mlp",
+                        help="the policy's model: BenchMARL's layers/<model>.yaml (default mlp)")
+    parser.add_argument("--critic-model", choices=sorted(MODELS), default="mlp",
+                        help="the critic's model: BenchMARL's layers/<model>.yaml (default mlp)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
     import benchmarl
-    import yaml
+    import benchmarl.models
     import torchrl
+    import yaml
     from benchmarl.algorithms import MappoConfig
     from benchmarl.environments import VmasTask
     from benchmarl.experiment import Experiment, ExperimentConfig
-    from benchmarl.models import MlpConfig
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -145,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     experiment = Experiment(
         task=task,
         algorithm_config=MappoConfig.get_from_yaml(),
-        model_config=MlpConfig.get_from_yaml(),
-        critic_model_config=MlpConfig.get_from_yaml(),
+        model_config=getattr(benchmarl.models, MODELS[args.model]).get_from_yaml(),
+        critic_model_config=getattr(benchmarl.models, MODELS[args.critic_model]).get_from_yaml(),
         seed=args.seed,
         config=config,
         callbacks=[recorder],
@@ -159,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     n_agents = sum(len(agents) for agents in experiment.group_map.values())
     meta = {
         "system": "benchmarl", "benchmarl": benchmarl.__version__, "torchrl": torchrl.__version__,
-        "task": f"vmas/{args.task}", "n_agents": n_agents, "unix_time_build": t_build,
+        "task": f"vmas/{args.task}", "n_agents": n_agents, "model": args.model, "critic_model": args.critic_model,
+        "unix_time_build": t_build,
         "unix_time_train_start": t_start, "unix_time_end": t_end,
         "eval_s_total": sum(r["eval_s"] for r in rows),
     }

@@ -197,7 +197,8 @@ def read_curve(run_dir: Path, t0: float) -> tuple[list[dict], dict]:
 
 def our_overrides(args, variant: Variant) -> list[str]:
     """Our config overrides for ``variant``: its own, then ``--set``, then its scenario kwargs."""
-    return [*variant.overrides, *args.set,
+    threads = [f"train.num_threads={args.threads}"] if args.threads else []
+    return [*variant.overrides, *threads, *args.set,
             *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
 
 
@@ -229,7 +230,8 @@ def simulator_speed(args, variant: Variant) -> dict:
 def task_benchmarl(args, variant: Variant, seed: int, out: Path) -> Task:
     run_dir = out / "runs" / f"benchmarl-{variant.label}-seed{seed}"
     cmd = [str(args.benchmarl_python), str(HERE / "benchmarl_runner.py"), "--task", TASKS[args.task]["benchmarl"],
-           "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir)]
+           "--seed", str(seed), "--frames", str(args.frames), "--out", str(run_dir),
+           "--model", args.benchmarl_model, "--critic-model", args.benchmarl_critic_model]
     for k, v in variant.scenario_kwargs.items():
         cmd += ["--kwarg", f"{k}={v}"]
     return Task("benchmarl", variant, seed, cmd, run_dir)
@@ -238,7 +240,7 @@ def task_benchmarl(args, variant: Variant, seed: int, out: Path) -> Task:
 def run_tasks(args, tasks: list[Task]) -> tuple[list[Result], bool]:
     """Run the tasks ``args.jobs`` at a time (1: alone, for timings); return their results, and False on Ctrl-C."""
     # Side by side, each run gets a budget of cores/jobs threads (ours: ``auto`` stays within it).
-    env = thread_env(thread_share(args.jobs)) if args.jobs > 1 else {}
+    env = thread_env(args.threads or thread_share(args.jobs)) if args.jobs > 1 or args.threads else {}
     for t in tasks:
         t.run_dir.mkdir(parents=True, exist_ok=True)
         t.process = Process(t.cmd, t.run_dir / "output.log", env, args.timeout)
@@ -260,6 +262,22 @@ def result_of(t: Task, args) -> Result:
     startup = meta.get("unix_time_train_start", math.nan) - p.start
     return Result(t.system, t.variant.label, t.seed, p.exit_code, p.wall_s, p.peak_rss_mib, p.cpu_s, curve, meta,
                   p.log, args.target, startup)
+
+
+def results_from_dir(out: Path, args) -> list[Result]:
+    """The results of the runs already under ``out/runs`` (``--rescore``): each run's
+    ``process.json`` and curve, scored against ``args.target``."""
+    results = []
+    for path in sorted((out / "runs").glob("*/process.json")):
+        p = json.loads(path.read_text())
+        system, _, rest = path.parent.name.partition("-")
+        variant, _, seed = rest.rpartition("-seed")
+        curve, meta = read_curve(path.parent, p["unix_time_start"])
+        startup = meta.get("unix_time_train_start", math.nan) - p["unix_time_start"]
+        results.append(Result("torchrl_mappo" if system == "ours" else system, variant, int(seed), p["exit_code"],
+                              p["wall_s"], p["peak_rss_mib"], p["cpu_s"], curve, meta, path.parent / "output.log",
+                              args.target, startup))
+    return results
 
 
 def report_run(t: Task, args) -> None:
@@ -518,6 +536,16 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=None, help="kill a run after this many seconds")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="runs at a time, each with cores/N threads (default 1: every run alone, for timings)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="N threads for every run (OMP/MKL/OpenBLAS_NUM_THREADS, and train.num_threads for ours) "
+                        "instead of cores/jobs, e.g. 1 on a shared machine")
+    p.add_argument("--benchmarl-model", choices=["mlp", "gru"], default="mlp",
+                   help="BenchMARL's policy model: its layers/mlp.yaml or layers/gru.yaml (default mlp)")
+    p.add_argument("--benchmarl-critic-model", choices=["mlp", "gru"], default="mlp",
+                   help="BenchMARL's critic model (default mlp)")
+    p.add_argument("--rescore", action="store_true",
+                   help="run nothing: rebuild the tables and plot of the runs already in --out (e.g. with "
+                        "another --target)")
     p.add_argument("--benchmarl-python", default=str(BENCHMARL_PYTHON),
                    help="python of BenchMARL's virtualenv (bash benchmarks/setup_benchmarl.sh)")
     args = p.parse_args(argv)
@@ -532,9 +560,11 @@ def parse_args(argv):
             p.error(f"--vs benchmarl: no BenchMARL task for {args.task}")
         if not Path(args.benchmarl_python).is_file():
             p.error(f"--vs benchmarl: {args.benchmarl_python} not found; run: bash benchmarks/setup_benchmarl.sh")
+    if args.rescore and not args.out:
+        p.error("--rescore: give the --out DIR of the runs to score again")
     args.mode = list(dict.fromkeys(args.mode))
-    if args.seeds < 1 or args.frames < 1 or args.jobs < 1:
-        p.error("--seeds, --frames and --jobs must be positive")
+    if args.seeds < 1 or args.frames < 1 or args.jobs < 1 or (args.threads is not None and args.threads < 1):
+        p.error("--seeds, --frames, --jobs and --threads must be positive")
     return args
 
 
@@ -547,15 +577,24 @@ def main(argv: list[str] | None = None) -> int:
     simulator = {}
     if args.agents and TASKS[args.task]["config"].startswith("configs/vmas"):
         simulator = {v.label: simulator_speed(args, v) for v in variants}
-    tasks = []
-    for seed in range(args.seeds):
-        for variant in variants:
-            tasks.append(task_ours(args, variant, seed, out))
-            if args.vs == "benchmarl" and variant.benchmarl:
-                tasks.append(task_benchmarl(args, variant, seed, out))
-    results, finished = run_tasks(args, tasks)
+    if args.rescore:
+        results, finished = results_from_dir(out, args), True
+        if not results:
+            print(f"--rescore: no runs under {out / 'runs'}", file=sys.stderr)
+            return 2
+    else:
+        tasks = []
+        for seed in range(args.seeds):
+            for variant in variants:
+                tasks.append(task_ours(args, variant, seed, out))
+                if args.vs == "benchmarl" and variant.benchmarl:
+                    tasks.append(task_benchmarl(args, variant, seed, out))
+        results, finished = run_tasks(args, tasks)
 
-    title = (f"{args.task}, {args.frames} frames, {args.seeds} seed(s), mode {'+'.join(args.mode)}"
+    budget = (f"{args.frames} frames, {args.seeds} seed(s)" if not args.rescore else
+              f"runs of {'/'.join(str(f) for f in sorted({r.frames for r in results}))} frames, "
+              f"{len({r.seed for r in results})} seed(s)")
+    title = (f"{args.task}, {budget}, mode {'+'.join(args.mode)}"
              + (f", target {args.target:g}" if args.target is not None else ""))
     per_run = [row_of(r) for r in results if r.ok]
     medians = summarise(results)
@@ -563,6 +602,11 @@ def main(argv: list[str] | None = None) -> int:
     report = [f"# Benchmark: {title}", "", f"`{' '.join(['python', 'benchmarks/run.py', *(argv or sys.argv[1:])])}`", ""]
     if "matched" in args.mode:
         report += ["ours with BenchMARL's MAPPO hyperparameters: `" + " ".join(MATCHED) + "`", ""]
+    if args.vs == "benchmarl":
+        report += [f"BenchMARL models: policy `layers/{args.benchmarl_model}.yaml`, critic "
+                   f"`layers/{args.benchmarl_critic_model}.yaml` (its defaults)", ""]
+    if args.threads:
+        report += [f"threads per run: {args.threads}", ""]
     if args.set:
         report += ["extra overrides (ours): `" + " ".join(args.set) + "`", ""]
     report += ["## Median over seeds", "", markdown(medians), ""]

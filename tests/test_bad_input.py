@@ -123,7 +123,7 @@ CASES = [
     ("state-dependent std with a log-std schedule", train("model.state_dependent_std=true", "train.log_std_end=-1"),
      "train.log_std_end=-1.0: a state-dependent std (model.state_dependent_std: true) is an output of the network"),
     # --- recurrent models and the memory task (issue 14)
-    ("recurrent kind", train("model.recurrent=lstm"), "model.recurrent: 'lstm' is not allowed; use one of 'none', 'gru'"),
+    ("recurrent kind", train("model.recurrent=rnn"), "model.recurrent: 'rnn' is not allowed; use one of 'none', 'gru', 'lstm'"),
     ("critic recurrent kind", train("model.critic_recurrent=yes"), "model.critic_recurrent: expected one of"),
     ("zero recurrent hidden", train("model.recurrent_hidden=0"), "model.recurrent_hidden=0: must be a positive integer"),
     ("zero recurrent layers", train("model.recurrent_layers=0"), "model.recurrent_layers=0: must be a positive integer"),

@@ -45,6 +45,14 @@ def test_harness_prints_and_writes_the_table(tmp_path):
     assert 0 < float(run["s to first frame"]) < float(run["wall s"])  # start-up: imports, env, networks
     process = json.loads((out / "runs" / "ours-default-seed0" / "process.json").read_text())
     assert process["exit_code"] == 0 and process["wall_s"] == pytest.approx(float(run["wall s"]))
+    # --rescore: the same run scored against another target, nothing trained again.
+    again = subprocess.run([sys.executable, "benchmarks/run.py", "--task", "vmas/navigation", "--rescore",
+                            "--out", str(out), "--target", "1e9"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "| torchrl_mappo | default | median of 1 (0/1 reached) |" in again.stdout
+    with (out / "runs.csv").open() as f:
+        (rescored,) = list(csv.DictReader(f))
+    assert rescored["t→target s"] == "inf" and rescored["wall s"] == run["wall s"]
 
 
 def test_harness_rejects_benchmarl_without_its_virtualenv(tmp_path):
@@ -55,6 +63,37 @@ def test_harness_rejects_benchmarl_without_its_virtualenv(tmp_path):
     )
     assert proc.returncode == 2
     assert "run: bash benchmarks/setup_benchmarl.sh" in proc.stderr
+
+
+def load_harness():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_run", REPO / "benchmarks" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmarl_model_and_threads_reach_both_commands(tmp_path):
+    run = load_harness()
+    args = run.parse_args(["--vs", "benchmarl", "--benchmarl-python", sys.executable, "--benchmarl-model", "gru",
+                           "--threads", "1", "--set", "model.recurrent=gru", "--frames", "6000"])
+    (variant,) = run.variants_of(args)
+    theirs = run.task_benchmarl(args, variant, 0, tmp_path).cmd
+    assert theirs[theirs.index("--model") + 1] == "gru"
+    assert theirs[theirs.index("--critic-model") + 1] == "mlp"  # BenchMARL's default critic unless asked
+    ours = run.task_ours(args, variant, 0, tmp_path).cmd
+    assert ours.index("train.num_threads=1") < ours.index("model.recurrent=gru")  # --set still comes last
+    default = run.parse_args(["--frames", "6000"])
+    assert default.threads is None and default.benchmarl_model == "mlp"
+    assert "train.num_threads=1" not in run.task_ours(default, run.variants_of(default)[0], 0, tmp_path).cmd
+
+
+def test_harness_rejects_zero_threads(tmp_path):
+    proc = subprocess.run([sys.executable, "benchmarks/run.py", "--threads", "0", "--out", str(tmp_path / "b")],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--threads must be positive" in proc.stderr
 
 
 @pytest.mark.slow

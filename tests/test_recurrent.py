@@ -12,7 +12,9 @@ from torchrl.modules import set_recurrent_mode
 from torchrl_mappo import Trainer, keys, make_actor, make_critic, make_env, make_loss
 from torchrl_mappo.config import ModelConfig
 from torchrl_mappo.modules.recurrent import (
+    CELLS,
     AgentGRU,
+    AgentLSTM,
     RecurrentNet,
     is_recurrent,
     recurrent_env_transforms,
@@ -81,10 +83,37 @@ def test_gru_equals_torch_gru():
     assert torch.allclose(hid[:, -1].reshape(6, 2, 4).transpose(0, 1), h_last, atol=1e-6)
 
 
+def test_lstm_equals_torch_lstm():
+    """Shared parameters: the same numbers as ``nn.LSTM``; its state is ``[h, c]`` in one tensor."""
+    lstm = AgentLSTM(5, 4, 2, 3, share_params=True)
+    ref = torch.nn.LSTM(5, 4, num_layers=2, batch_first=True)
+    with torch.no_grad():
+        for i in range(2):
+            getattr(ref, f"weight_ih_l{i}").copy_(lstm.ih[i].weight)
+            getattr(ref, f"bias_ih_l{i}").copy_(lstm.ih[i].bias)
+            getattr(ref, f"weight_hh_l{i}").copy_(lstm.hh[i].weight)
+            getattr(ref, f"bias_hh_l{i}").copy_(lstm.hh[i].bias)
+    x = torch.randn(2, 6, 3, 5)  # [B, T, agents, in]
+    s0 = torch.randn(2, 3, 2, 8)  # [B, agents, layers, h | c]
+    out, states = lstm.sequence(x, s0, torch.ones(2, 6, 1, 1))
+    h0, c0 = (part.reshape(6, 2, 4).transpose(0, 1).contiguous() for part in s0.split(4, -1))
+    expected, (h_last, c_last) = ref(x.transpose(1, 2).reshape(6, 6, 5), (h0, c0))
+    assert torch.allclose(out.transpose(1, 2).reshape(6, 6, 4), expected, atol=1e-6)
+    last = states[:, -1].reshape(6, 2, 8).transpose(0, 1)
+    assert torch.allclose(last[..., :4], h_last, atol=1e-6) and torch.allclose(last[..., 4:], c_last, atol=1e-6)
+    # One step at a time gives the same as the sequence.
+    s, steps = s0, []
+    for t in range(6):
+        y, s = lstm.step(x[:, t], s, torch.ones(2, 1, 1, 1))
+        steps.append(y)
+    assert torch.allclose(torch.stack(steps, 1), out, atol=1e-6) and torch.allclose(s, states[:, -1], atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
-def test_reset_per_env_and_per_agent_in_step_and_sequence_mode(share):
-    gru = AgentGRU(5, 4, 1, 3, share_params=share)
-    x, h = torch.randn(2, 3, 5), torch.randn(2, 3, 1, 4)
+def test_reset_per_env_and_per_agent_in_step_and_sequence_mode(share, cell):
+    gru = CELLS[cell](5, 4, 1, 3, share_params=share)
+    x, h = torch.randn(2, 3, 5), torch.randn(2, 3, 1, gru.state_size)
     zero = gru.step(x, torch.zeros_like(h), torch.ones(2, 1, 1, 1))[1]
     carried = gru.step(x, h, torch.ones(2, 1, 1, 1))[1]
     env_reset = gru.step(x, h, torch.tensor([1.0, 0.0]).view(2, 1, 1, 1))[1]  # env 1 restarts
@@ -105,18 +134,21 @@ def test_reset_per_env_and_per_agent_in_step_and_sequence_mode(share):
     assert torch.equal(out[1], unreset[1]) and not torch.allclose(out[0, 2:], unreset[0, 2:])
 
 
-@pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "discrete"])
+@pytest.mark.parametrize("continuous,cell", [(True, "gru"), (False, "gru"), (True, "lstm")],
+                         ids=["continuous", "discrete", "lstm"])
 @pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
-def test_recurrent_actor_and_critic_keys_and_shapes(continuous, share):
-    cfg = gru_cfg(env={"continuous_actions": continuous}, model={"share_params": share, "recurrent_layers": 2})
+def test_recurrent_actor_and_critic_keys_and_shapes(continuous, share, cell):
+    cfg = gru_cfg(env={"continuous_actions": continuous},
+                  model={"share_params": share, "recurrent_layers": 2, "recurrent": cell})
+    width = 8 if cell == "gru" else 16  # an LSTM stores [h, c]
     env = make_env(cfg.env, seed=0)
     actor, critic = make_actor(env, G, cfg.model), make_critic(env, G, cfg.model)
     assert keys.actor_hidden(G) in actor.in_keys and keys.IS_INIT in actor.in_keys
     assert (keys.NEXT, *keys.critic_hidden(G)) in critic.out_keys
     env = recurrent_env_transforms(env, TensorDictSequential(actor, critic))
     td = env.rollout(3, TensorDictSequential(actor, critic), break_when_any_done=False)
-    assert td[keys.actor_hidden(G)].shape == (4, 3, 3, 2, 8)
-    assert td[keys.critic_hidden(G)].shape == (4, 3, 3, 2, 8)
+    assert td[keys.actor_hidden(G)].shape == (4, 3, 3, 2, width)
+    assert td[keys.critic_hidden(G)].shape == (4, 3, 3, 2, width)
     assert td[keys.state_value(G)].shape == (4, 3, 3, 1)
     # A shared critic on the global input keeps one value head per agent: values differ by agent.
     assert not torch.allclose(td[keys.state_value(G)][..., 0, :], td[keys.state_value(G)][..., 1, :])
@@ -191,9 +223,10 @@ def stepwise(td_chunks, nets):
     return td
 
 
-@pytest.mark.parametrize("share", [True, False], ids=["shared", "per_agent"])
-def test_loss_on_chunks_equals_a_step_by_step_recomputation(share):
-    cfg = gru_cfg()
+@pytest.mark.parametrize("share,cell", [(True, "gru"), (False, "gru"), (True, "lstm")],
+                         ids=["shared", "per_agent", "lstm"])
+def test_loss_on_chunks_equals_a_step_by_step_recomputation(share, cell):
+    cfg = gru_cfg(model={"recurrent": cell})
     batch, actor, critic, env = collect(cfg, share=share, perturb=True)
     loss = make_loss(actor, critic, env, G, cfg.loss)
     from torchrl_mappo.loss import compute_advantages
@@ -274,8 +307,10 @@ def test_critic_alone_can_be_recurrent():
     trainer.train()
 
 
-def test_resume_with_a_gru_equals_an_uninterrupted_run(tmp_path):
-    cfg = gru_cfg(train={"total_frames": 320, "num_epochs": 1}, run={"checkpoint_every": 1, "keep_checkpoints": 4})
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_resume_with_a_gru_equals_an_uninterrupted_run(tmp_path, cell):
+    cfg = gru_cfg(model={"recurrent": cell}, train={"total_frames": 320, "num_epochs": 1},
+                  run={"checkpoint_every": 1, "keep_checkpoints": 4})
     timing = {"collect_time", "train_time", "fps", "wall_time"}
     strip = lambda rows: [{k: v for k, v in r.items() if k not in timing} for r in rows]
     whole = strip(Trainer.from_config(cfg, run_dir=tmp_path).train())

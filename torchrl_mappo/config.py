@@ -192,16 +192,17 @@ class ModelConfig(_Section):
     every state (TorchRL's ``AddStateIndependentNormalScale``); ``true``: the network outputs it
     with the mean (TorchRL's ``NormalParamExtractor``, biased softplus: ``exp(init_log_std)`` at a
     zero output), as BenchMARL's MAPPO does."""
-    recurrent: Literal["none", "gru"] = "none"
+    recurrent: Literal["none", "gru", "lstm"] = "none"
     """``gru``: the actor has memory (rMAPPO): ``MLP -> GRU -> head``, its hidden state carried
     from step to step through the collector and reset at each episode start
-    (:mod:`torchrl_mappo.modules.recurrent`); ``none``: a feed-forward MLP."""
-    critic_recurrent: Literal["none", "gru"] | None = None
+    (:mod:`torchrl_mappo.modules.recurrent`); ``lstm``: the same with an LSTM (its state is
+    ``[h, c]``); ``none``: a feed-forward MLP."""
+    critic_recurrent: Literal["none", "gru", "lstm"] | None = None
     """The critic's memory, like ``recurrent``; ``null``: the same as ``recurrent``."""
     recurrent_hidden: int = 64
-    """Width of the GRU's hidden state (and of the MLP features it reads), >= 1."""
+    """Width of the GRU's (LSTM's) hidden state (and of the MLP features it reads), >= 1."""
     recurrent_layers: int = 1
-    """Stacked GRU layers, >= 1."""
+    """Stacked GRU (LSTM) layers, >= 1."""
 
     @property
     def is_recurrent(self) -> bool:

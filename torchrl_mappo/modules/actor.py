@@ -16,7 +16,7 @@ from torchrl_mappo import keys
 from torchrl_mappo.config import ConfigError, ModelConfig
 from torchrl_mappo.modules.attention import CommunicatingNet
 from torchrl_mappo.modules.nets import AppendAgentId, Chain, FlattenTrailing, make_agent_mlp, orthogonal_init_
-from torchrl_mappo.modules.recurrent import AgentGRU, AgentLinear, RecurrentNet
+from torchrl_mappo.modules.recurrent import CELLS, AgentLinear, RecurrentNet
 
 
 def group_sizes(env: EnvBase, group: str) -> tuple[int, int]:
@@ -109,7 +109,7 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
         first = [AppendAgentId(n_agents)] if cfg_model.actor_agent_id else []
         return RecurrentNet(
             Chain(FlattenTrailing([obs_ndim]), *first, encoder),
-            AgentGRU(h, h, cfg_model.recurrent_layers, n_agents, share), head,
+            CELLS[cfg_model.recurrent](h, h, cfg_model.recurrent_layers, n_agents, share), head,
             n_agents=n_agents, hidden_key=keys.actor_hidden(group),
         )
 

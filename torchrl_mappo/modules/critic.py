@@ -19,7 +19,7 @@ from torchrl_mappo.modules.nets import (
     make_mlp,
     orthogonal_init_,
 )
-from torchrl_mappo.modules.recurrent import AgentGRU, AgentLinear, FirstAgent, RecurrentNet
+from torchrl_mappo.modules.recurrent import CELLS, AgentLinear, FirstAgent, RecurrentNet
 
 
 def has_global_state(env: EnvBase) -> bool:
@@ -153,8 +153,8 @@ def _recurrent_critic(env, group, cfg_model, in_keys, ndims, width, own_obs, age
         torch.nn.init.zeros_(head.bias)
     # A global input is the same for every agent: encode it once (agent 0's copy).
     first = [FirstAgent()] if global_input else []
-    net = RecurrentNet(Chain(builder, *first, encoder), AgentGRU(h, h, cfg_model.recurrent_layers, n_agents, share),
-                       head, n_agents=n_agents, hidden_key=keys.critic_hidden(group), global_input=global_input)
+    cell = CELLS[cfg_model.critic_memory](h, h, cfg_model.recurrent_layers, n_agents, share)
+    net = RecurrentNet(Chain(builder, *first, encoder), cell, head, n_agents=n_agents, hidden_key=keys.critic_hidden(group), global_input=global_input)
     if own_obs:
         in_keys = in_keys + [keys.observation(group)]
     if action_dim is not None:

@@ -1,10 +1,11 @@
-"""Multi-agent recurrent nets (rMAPPO): ``encoder MLP -> GRU -> output layer``, vectorized over agents.
+"""Multi-agent recurrent nets (rMAPPO): ``encoder MLP -> GRU (or LSTM) -> output layer``, vectorized over agents.
 
 TorchRL's ``GRUModule`` wraps ``nn.GRU`` for one agent; it has no agent dim,
 no per-agent parameters, and it restarts a training sequence at a reset by
 splitting and padding it. Here the agent dim is part of every tensor:
 
-- hidden state ``[*B, n_agents, layers, hidden]``, kept in the tensordict at
+- hidden state ``[*B, n_agents, layers, hidden]`` (an LSTM's: ``[h, c]``,
+  ``2 * hidden`` wide), kept in the tensordict at
   ``(group, "actor_hidden" | "critic_hidden")`` (:mod:`torchrl_mappo.keys`)
   and written for the next step at ``("next", group, ...)``; TorchRL's
   collectors carry it from step to step (the net provides the
@@ -38,7 +39,7 @@ from torchrl.modules import recurrent_mode
 
 from torchrl_mappo import keys
 
-__all__ = ["AgentGRU", "AgentLinear", "FirstAgent", "RecurrentNet", "is_recurrent", "recurrent_env_transforms"]
+__all__ = ["CELLS", "AgentGRU", "AgentLSTM", "AgentLinear", "FirstAgent", "RecurrentNet", "is_recurrent", "recurrent_env_transforms"]
 
 
 class FirstAgent(nn.Module):
@@ -86,6 +87,7 @@ class AgentGRU(nn.Module):
     def __init__(self, in_features: int, hidden: int, layers: int, n_agents: int, share_params: bool = True):
         super().__init__()
         self.hidden, self.layers = hidden, layers
+        self.state_size = hidden  # the width of one layer's stored state
         self.ih = nn.ModuleList(
             AgentLinear(in_features if i == 0 else hidden, 3 * hidden, n_agents, share_params) for i in range(layers)
         )
@@ -128,8 +130,59 @@ class AgentGRU(nn.Module):
         return x, torch.stack(hidden, -2)
 
 
+class AgentLSTM(nn.Module):
+    """A stacked LSTM over ``[*B, n_agents, in]`` (PyTorch's LSTM equations, gates ``i, f, g, o``),
+    with :class:`AgentGRU`'s interface: one layer's stored state is ``[h, c]`` concatenated
+    (``state_size = 2 * hidden``), so primers, chunks, checkpoints and resets handle it as a GRU's.
+    """
+
+    def __init__(self, in_features: int, hidden: int, layers: int, n_agents: int, share_params: bool = True):
+        super().__init__()
+        self.hidden, self.layers = hidden, layers
+        self.state_size = 2 * hidden
+        self.ih = nn.ModuleList(
+            AgentLinear(in_features if i == 0 else hidden, 4 * hidden, n_agents, share_params) for i in range(layers)
+        )
+        self.hh = nn.ModuleList(AgentLinear(hidden, 4 * hidden, n_agents, share_params) for _ in range(layers))
+        for lin in (*self.ih, *self.hh):
+            lin.reset_parameters(1.0 / math.sqrt(hidden))
+
+    def _cell(self, gi: torch.Tensor, state: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of ``layer`` from the input projection ``gi`` and ``state = [h, c]`` -> (h', [h', c'])."""
+        h, c = state.split(self.hidden, -1)
+        i, f, g, o = (gi + self.hh[layer](h)).chunk(4, -1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, torch.cat([h, c], -1)
+
+    def step(self, x: torch.Tensor, s: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x [*B, A, in]``, ``s [*B, A, layers, 2H]``, ``keep [*B, A|1, 1, 1]`` -> (output, next state)."""
+        out = []
+        for i, s_i in enumerate((s * keep).unbind(-2)):
+            x, s_i = self._cell(self.ih[i](x), s_i, i)
+            out.append(s_i)
+        return x, torch.stack(out, -2)
+
+    def sequence(self, x: torch.Tensor, s0: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """As :meth:`AgentGRU.sequence`; the states after each step are ``[*B, T, A, layers, 2H]``."""
+        keeps = keep.unbind(-3)
+        states = []
+        for i, s in enumerate(s0.unbind(-2)):
+            ys, ss = [], []
+            for g_t, k_t in zip(self.ih[i](x).unbind(-3), keeps):
+                h, s = self._cell(g_t, s * k_t, i)
+                ys.append(h)
+                ss.append(s)
+            x = torch.stack(ys, -3)
+            states.append(torch.stack(ss, -3))
+        return x, torch.stack(states, -2)
+
+
+CELLS = {"gru": AgentGRU, "lstm": AgentLSTM}  # model.recurrent / model.critic_recurrent -> the recurrent layer
+
+
 class RecurrentNet(nn.Module):
-    """``encoder(*inputs) -> AgentGRU -> output layer [-> post]``, called with ``(*inputs, hidden, is_init)``.
+    """``encoder(*inputs) -> AgentGRU | AgentLSTM -> output layer [-> post]``, called with ``(*inputs, hidden, is_init)``.
 
     Returns ``(*outputs, next hidden)``. With ``global_input`` (a shared
     critic on an input that is the same for every agent: the global state or
@@ -142,7 +195,7 @@ class RecurrentNet(nn.Module):
     gives the ``TensorDictPrimer`` that adds it (zeros) to an env's specs and resets.
     """
 
-    def __init__(self, encoder: nn.Module, gru: AgentGRU, out: nn.Module, *, n_agents: int, hidden_key,
+    def __init__(self, encoder: nn.Module, gru: AgentGRU | AgentLSTM, out: nn.Module, *, n_agents: int, hidden_key,
                  post: nn.Module | None = None, global_input: bool = False):
         super().__init__()
         self.encoder, self.gru, self.out, self.post = encoder, gru, out, post
@@ -174,7 +227,7 @@ class RecurrentNet(nn.Module):
         from torchrl.envs import TensorDictPrimer
 
         group, name = self.hidden_key
-        spec = Unbounded(shape=(self.n_agents, self.gru.layers, self.gru.hidden))
+        spec = Unbounded(shape=(self.n_agents, self.gru.layers, self.gru.state_size))
         # Episodes start together for all agents (the root reset; PettingZoo envs also have per-group ones).
         return TensorDictPrimer(Composite({group: Composite({name: spec}, shape=(self.n_agents,))}),
                                 expand_specs=True, reset_key="_reset")
