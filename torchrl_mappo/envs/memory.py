@@ -6,12 +6,12 @@ from collections.abc import Sequence
 import torch
 from tensordict import TensorDictBase
 from torchrl.data import Composite, Unbounded
-from torchrl.envs import Transform
 
 from torchrl_mappo import keys
+from torchrl_mappo.envs.transforms import GroupTransform
 
 
-class HideAfter(Transform):
+class HideAfter(GroupTransform):
     """Show some observation features only during an episode's first ``steps`` steps.
 
     After step ``steps`` of each episode, features ``features`` (indices of
@@ -38,16 +38,9 @@ class HideAfter(Transform):
     def __init__(self, steps: int, features: Sequence[int], groups: Sequence[str] | None = None):
         if steps < 1:
             raise ValueError(f"HideAfter: steps={steps} must be >= 1")
-        super().__init__(in_keys=[], out_keys=[keys.MEMORY_STEP])
+        super().__init__(groups, out_keys=[keys.MEMORY_STEP])
         self.steps = steps
         self.features = list(features)
-        self._groups = list(groups) if groups is not None else None
-
-    @property
-    def groups(self) -> list[str]:
-        if self._groups is None:
-            self._groups = list(self.parent.group_map)
-        return self._groups
 
     def _hide(self, td: TensorDictBase, count: torch.Tensor) -> None:
         idx = torch.as_tensor(self.features, device=count.device)

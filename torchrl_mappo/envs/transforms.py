@@ -164,7 +164,22 @@ class ObservationToVector(Transform):
         return observation_spec
 
 
-class PrivateFeatures(Transform):
+class GroupTransform(Transform):
+    """A transform over some groups' observations: ``groups``, or every group of the env it is
+    appended to (read from the parent's ``group_map`` on first use)."""
+
+    def __init__(self, groups=None, *, in_keys=(), out_keys=()):
+        super().__init__(in_keys=list(in_keys), out_keys=list(out_keys))
+        self._groups = list(groups) if groups is not None else None
+
+    @property
+    def groups(self) -> list[str]:
+        if self._groups is None:
+            self._groups = list(self.parent.group_map)
+        return self._groups
+
+
+class PrivateFeatures(GroupTransform):
     """A hidden-information task on any multi-agent env: some features only a few agents see.
 
     Features ``features`` (indices of the last dim of ``(group, "observation")``)
@@ -189,16 +204,9 @@ class PrivateFeatures(Transform):
     def __init__(self, features: list[int], seen_by: int = 1, groups: list[str] | None = None):
         if seen_by < 1:
             raise ValueError(f"PrivateFeatures: seen_by={seen_by} must be >= 1")
-        super().__init__(in_keys=[], out_keys=[])
+        super().__init__(groups)
         self.features = list(features)
         self.seen_by = seen_by
-        self._groups = list(groups) if groups is not None else None
-
-    @property
-    def groups(self) -> list[str]:
-        if self._groups is None:
-            self._groups = list(self.parent.group_map)
-        return self._groups
 
     def _call(self, next_tensordict: TensorDictBase) -> TensorDictBase:
         for g in self.groups:
