@@ -99,13 +99,20 @@ def fps(run: Path) -> float:
     return float(rows[-1]["frames"]) / float(rows[-1]["wall_time"])
 
 
+def copy_sweep(src: Path, out: Path, name: str, part: str) -> bool:
+    """Copy a sweep's summary and curves to ``out/<name>.md/.png``; False (and a note) when it is missing."""
+    if not (src / "summary.md").exists():
+        print(f"{part}: no {src.name} sweep, skipped")
+        return False
+    shutil.copy(src / "summary.md", out / f"{name}.md")
+    shutil.copy(src / "curves.png", out / f"{name}.png")
+    return True
+
+
 def part_critic(runs: Path, out: Path) -> None:
     src = runs / "nav12"
-    if not (src / "summary.md").exists():
-        print("critic: no nav12 sweep, skipped")
+    if not copy_sweep(src, out, "target1_nav12", "critic"):
         return
-    shutil.copy(src / "summary.md", out / "target1_nav12.md")
-    shutil.copy(src / "curves.png", out / "target1_nav12.png")
     print((src / "summary.md").read_text())
 
 
@@ -334,11 +341,8 @@ def _per_agent_eval(run: Path, n: int, episodes: int = EPISODES) -> list[float]:
 
 def part_communication(runs: Path, out: Path) -> None:
     src = runs / "comm"
-    if not (src / "summary.md").exists():
-        print("communication: no comm sweep, skipped")
+    if not copy_sweep(src, out, "target4_comm", "communication"):
         return
-    shutil.copy(src / "summary.md", out / "target4_comm.md")
-    shutil.copy(src / "curves.png", out / "target4_comm.png")
     lines = ["", "## Evaluation per agent", "",
              f"{EPISODES} episodes per seed (each env's first episode of a {EPISODES}-env rollout; stochastic policy, "
              "env seed 12345), return per agent: agent 0 sees the "

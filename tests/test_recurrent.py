@@ -65,16 +65,21 @@ def test_gru_shapes_params_and_agents_apart(share):
     assert same == share  # per-agent parameters tell identical inputs apart
 
 
+def copy_cell_weights(ours, ref, layers: int) -> None:
+    """Give a torch ``nn.GRU``/``nn.LSTM`` the weights of our agent cell (shared parameters)."""
+    with torch.no_grad():
+        for i in range(layers):
+            getattr(ref, f"weight_ih_l{i}").copy_(ours.ih[i].weight)
+            getattr(ref, f"bias_ih_l{i}").copy_(ours.ih[i].bias)
+            getattr(ref, f"weight_hh_l{i}").copy_(ours.hh[i].weight)
+            getattr(ref, f"bias_hh_l{i}").copy_(ours.hh[i].bias)
+
+
 def test_gru_equals_torch_gru():
     """Shared parameters: the same numbers as ``nn.GRU`` with the same weights."""
     gru = AgentGRU(5, 4, 2, 3, share_params=True)
     ref = torch.nn.GRU(5, 4, num_layers=2, batch_first=True)
-    with torch.no_grad():
-        for i in range(2):
-            getattr(ref, f"weight_ih_l{i}").copy_(gru.ih[i].weight)
-            getattr(ref, f"bias_ih_l{i}").copy_(gru.ih[i].bias)
-            getattr(ref, f"weight_hh_l{i}").copy_(gru.hh[i].weight)
-            getattr(ref, f"bias_hh_l{i}").copy_(gru.hh[i].bias)
+    copy_cell_weights(gru, ref, 2)
     x = torch.randn(2, 6, 3, 5)  # [B, T, agents, in]
     h0 = torch.randn(2, 3, 2, 4)
     out, hid = gru.sequence(x, h0, torch.ones(2, 6, 1, 1))
@@ -87,12 +92,7 @@ def test_lstm_equals_torch_lstm():
     """Shared parameters: the same numbers as ``nn.LSTM``; its state is ``[h, c]`` in one tensor."""
     lstm = AgentLSTM(5, 4, 2, 3, share_params=True)
     ref = torch.nn.LSTM(5, 4, num_layers=2, batch_first=True)
-    with torch.no_grad():
-        for i in range(2):
-            getattr(ref, f"weight_ih_l{i}").copy_(lstm.ih[i].weight)
-            getattr(ref, f"bias_ih_l{i}").copy_(lstm.ih[i].bias)
-            getattr(ref, f"weight_hh_l{i}").copy_(lstm.hh[i].weight)
-            getattr(ref, f"bias_hh_l{i}").copy_(lstm.hh[i].bias)
+    copy_cell_weights(lstm, ref, 2)
     x = torch.randn(2, 6, 3, 5)  # [B, T, agents, in]
     s0 = torch.randn(2, 3, 2, 8)  # [B, agents, layers, h | c]
     out, states = lstm.sequence(x, s0, torch.ones(2, 6, 1, 1))
