@@ -199,3 +199,28 @@ def test_selfplay_cost_alternates_pool_and_no_pool_and_reports_the_ratio(tmp_pat
     part = re.search(r"blue's action ([\d.]+) ms by a snapshot vs ([\d.]+) ms at random per env step, "
                      r"snapshot \+ draw ([\d.]+) ms per iteration: (-?[\d.]+) s per iteration of 20 env steps", proc.stdout)
     assert part and float(part[1]) > 0 and float(part[2]) > 0 and float(part[3]) > 0
+
+
+@pytest.mark.slow
+def test_update_cost_times_each_point_and_prices_a_sweeps_frames(tmp_path):
+    """update_cost.py times every EPOCHSxMINIBATCH point on one batch and turns a sweep's frames to
+    target into seconds: more epochs, more minibatch steps; the sweep's median frames appear per point."""
+    sweep = tmp_path / "summary.csv"
+    sweep.write_text(
+        "point,overrides,seed,status,exit_code,frames,final_return,final_eval_return,time_to_target_s,"
+        "frames_to_target,frames_per_s,wall_s,run_dir\n"
+        "a,train.num_epochs=1,0,done,0,160,0,nan,1,80.0,1,1,x\n"
+        "a,train.num_epochs=1,1,done,0,160,0,nan,1,160.0,1,1,x\n"
+        "b,train.num_epochs=3,0,done,0,160,0,nan,,nan,1,1,x\n")
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/update_cost.py", "--config", "configs/vmas_navigation.yaml",
+         "--points", "1x40", "3x40", "--reps", "2", "--sweep", str(sweep), *TINY],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in proc.stdout.splitlines() if re.match(r"\| \d+ x \d+ \|", line)}
+    assert rows["1 x 40"][0] == "2" and rows["3 x 40"][0] == "6"  # minibatch steps per iteration
+    assert rows["1 x 40"][4] == "0.1k / 0.1k (2 seeds)"  # median and mean of 80 and 160 frames
+    assert rows["3 x 40"][4] == "not reached / not reached (1 seeds, 1 not reached)"
+    assert rows["3 x 40"][5] == "- / -"
