@@ -192,6 +192,13 @@ def test_improvement_on_a_known_matrix():
     assert out["cols_later_beats_earlier"] == pytest.approx((3 + 3 + 1.5) / 9)
     assert out["rows_last_minus_first"] == pytest.approx(((2 - 1) + (2.5 - 0.5) + (2 - 0)) / 3)
     assert out["cols_last_minus_first"] == pytest.approx(((-0.0 + 1) + (-1 + 3) + (-2 + 2)) / 3)
+    # with standard errors 0.1 (a difference counts beyond 2 * sqrt(0.02) = 0.28) and 1.0 (beyond 2.83)
+    se = torch.full((3, 3), 0.1)
+    out = improvement(rows, cols, se, se)
+    assert out["rows_clearly_better"] == pytest.approx(8 / 9) and out["rows_clearly_worse"] == pytest.approx(1 / 9)
+    assert out["cols_clearly_better"] == pytest.approx(7 / 9) and out["cols_clearly_worse"] == pytest.approx(1 / 9)
+    out = improvement(rows, cols, se * 10, se * 10)
+    assert out["rows_clearly_better"] == 0 and out["rows_clearly_worse"] == 0
 
 
 @pytest.mark.slow

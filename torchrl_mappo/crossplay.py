@@ -120,42 +120,71 @@ def play_crossplay(names: Sequence[str], *, episodes: int = 32, rows: str | None
         env.close()
     out = {"players": [p.name for p in players], "sides": [a, b], "episodes": counts,
            "deterministic": deterministic, "seed": seed, "return_mean": mean, "return_std": std}
-    ordered = [k for k, p in enumerate(players) if p.name != RANDOM]
-    out["improvement"] = improvement(torch.tensor(mean[a])[ordered][:, ordered],
-                                     torch.tensor(mean[b])[ordered][:, ordered])
-    out["improvement"]["players"] = [players[k].name for k in ordered]
+    out["improvement"] = summarize(out)
     return out
 
 
-def improvement(rows_return: torch.Tensor, cols_return: torch.Tensor) -> dict[str, Any]:
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """:func:`improvement` of a result's matrices over its checkpoints (``random`` left out), with
+    each cell's standard error (std / sqrt(episodes))."""
+    a, b = result["sides"]
+    ordered = [k for k, name in enumerate(result["players"]) if name != RANDOM]
+
+    def sub(m):
+        return torch.tensor(m, dtype=torch.double)[ordered][:, ordered]
+
+    eps = sub(result["episodes"]).clamp(min=1)
+    out = improvement(sub(result["return_mean"][a]), sub(result["return_mean"][b]),
+                      sub(result["return_std"][a]) / eps.sqrt(), sub(result["return_std"][b]) / eps.sqrt())
+    out["players"] = [result["players"][k] for k in ordered]
+    return out
+
+
+def improvement(rows_return: torch.Tensor, cols_return: torch.Tensor, rows_se: torch.Tensor | None = None,
+                cols_se: torch.Tensor | None = None) -> dict[str, Any]:
     """Whether later players beat earlier ones, per side, players in training order.
 
     ``rows_return[i, j]``: the rows side's return, row i against column j; ``cols_return[i, j]``:
     the columns side's. Rows side: over every column j and every pair of rows ``i < k``, the share
     in which row k earned more than row i (a tie counts half); columns side: over every row i and
     every pair of columns ``j < k``, the share in which column k earned more than column j. Also
-    the mean gain of the last player over the first (against every opponent) per side.
+    the mean gain of the last player over the first (against every opponent) per side. With the
+    cells' standard errors, also the shares in which the later one is ahead (``clearly_better``) or
+    behind (``clearly_worse``) by more than twice the standard error of the difference
+    (``sqrt(se_k^2 + se_i^2)``, conservative: every cell plays the same seeded starts).
     """
     n = rows_return.shape[0]
     if n < 2:
         return {"rows_later_beats_earlier": float("nan"), "cols_later_beats_earlier": float("nan"), "pairs": 0}
 
-    def share(m: torch.Tensor) -> float:  # m[k, opponent]: later index beats earlier within each column
-        score, pairs = 0.0, 0
+    def share(m: torch.Tensor, se: torch.Tensor | None) -> tuple[float, float, float]:
+        # m[k, opponent]: a later index k against an earlier i, opponent by opponent
+        score = better = worse = 0.0
+        pairs = 0
         for i in range(n):
             for k in range(i + 1, n):
                 diff = m[k] - m[i]
                 score += float((diff > 0).sum()) + 0.5 * float((diff == 0).sum())
+                if se is not None:
+                    margin = 2 * (se[k] ** 2 + se[i] ** 2).sqrt()
+                    better += float((diff > margin).sum())
+                    worse += float((diff < -margin).sum())
                 pairs += m.shape[1]
-        return score / pairs
+        return score / pairs, better / pairs, worse / pairs
 
-    return {
-        "rows_later_beats_earlier": share(rows_return),
-        "cols_later_beats_earlier": share(cols_return.T),
+    rows = share(rows_return, rows_se)
+    cols = share(cols_return.T, None if cols_se is None else cols_se.T)
+    out = {
+        "rows_later_beats_earlier": rows[0],
+        "cols_later_beats_earlier": cols[0],
         "pairs": n * (n - 1) // 2 * n,
         "rows_last_minus_first": float((rows_return[-1] - rows_return[0]).mean()),
         "cols_last_minus_first": float((cols_return[:, -1] - cols_return[:, 0]).mean()),
     }
+    if rows_se is not None and cols_se is not None:
+        out.update(rows_clearly_better=rows[1], rows_clearly_worse=rows[2],
+                   cols_clearly_better=cols[1], cols_clearly_worse=cols[2])
+    return out
 
 
 def summary_lines(result: dict[str, Any]) -> list[str]:
@@ -164,20 +193,32 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
     n = len(imp["players"])
     if n < 2:
         return ["(fewer than two checkpoints: no ordering to test)"]
-    return [
-        f"- {a} (rows): a later snapshot earns more than an earlier one against the same {b} in "
-        f"{imp['rows_later_beats_earlier']:.2f} of {imp['pairs']} comparisons; last minus first: "
-        f"{imp['rows_last_minus_first']:+.2f} (mean over the {b} snapshots)",
-        f"- {b} (columns): a later snapshot earns more than an earlier one against the same {a} in "
-        f"{imp['cols_later_beats_earlier']:.2f} of {imp['pairs']} comparisons; last minus first: "
-        f"{imp['cols_last_minus_first']:+.2f} (mean over the {a} snapshots)",
-    ]
+    lines = []
+    for side, g, other in (("rows", a, b), ("cols", b, a)):
+        line = (f"- {g} ({'rows' if side == 'rows' else 'columns'}): a later snapshot earns more than an earlier "
+                f"one against the same {other} in {imp[f'{side}_later_beats_earlier']:.2f} of {imp['pairs']} "
+                f"comparisons")
+        if f"{side}_clearly_better" in imp:
+            line += (f" (by more than 2 standard errors: {imp[f'{side}_clearly_better']:.2f} ahead, "
+                     f"{imp[f'{side}_clearly_worse']:.2f} behind)")
+        lines.append(line + f"; last minus first: {imp[f'{side}_last_minus_first']:+.2f} (mean over the {other} snapshots)")
+    return lines
+
+
+def short_labels(labels: Sequence[str]) -> tuple[list[str], str | None]:
+    """Labels without their run when every checkpoint comes from one run (``run/iter_000005`` ->
+    ``iter_000005``), and that run (else ``None``)."""
+    runs = {lab.split("/", 1)[0] for lab in labels if lab != RANDOM}
+    if len(runs) != 1 or not all("/" in lab for lab in labels if lab != RANDOM):
+        return list(labels), None
+    return [lab.split("/", 1)[1] if lab != RANDOM else lab for lab in labels], runs.pop()
 
 
 def markdown(result: dict[str, Any], labels: Sequence[str]) -> str:
     a, b = result["sides"]
     n = len(labels)
-    lines = []
+    labels, run = short_labels(labels)
+    lines = [f"Checkpoints of run {run}.", ""] if run else []
     for g in (a, b):
         lines += [f"{g}'s mean episode return (+- std over episodes): row = {a} of, column = {b} of", "",
                   f"| {a} \\ {b} | " + " | ".join(labels) + " |", "|" + "---|" * (n + 1)]
@@ -201,7 +242,8 @@ def heatmap(result: dict[str, Any], labels: Sequence[str], path: Path) -> None:
 
     a, b = result["sides"]
     n = len(labels)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.9 * n + 2.5), 0.8 * n + 2.0))
+    labels, run = short_labels(labels)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * (0.75 * n + 1.8), 0.65 * n + 1.8))
     for ax, g in zip(axes, (a, b)):
         data = torch.tensor(result["return_mean"][g])
         ax.imshow(data, cmap="RdYlGn")  # green: high return for that side
@@ -212,7 +254,7 @@ def heatmap(result: dict[str, Any], labels: Sequence[str], path: Path) -> None:
         for i in range(n):
             for j in range(n):
                 ax.text(j, i, f"{float(data[i, j]):.1f}", ha="center", va="center", fontsize=7)
-        ax.set_title(f"{g}'s mean return", fontsize=9)
+        ax.set_title(f"{g}'s mean return" + (f" ({run})" if run else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
