@@ -228,9 +228,13 @@ def markdown(result: dict[str, Any], labels: Sequence[str]) -> str:
         lines.append("")
     eps = {e for row in result["episodes"] for e in row}
     lines += [f"{'/'.join(map(str, sorted(eps)))} episodes per cell, the same seeded starts in every cell "
-              f"(seed {result['seed']}), {'deterministic' if result['deterministic'] else 'sampled'} actions.", "",
-              "Later snapshots against earlier ones (players in the order given, random left out):", "",
-              *summary_lines(result)]
+              f"(seed {result['seed']}), {'deterministic' if result['deterministic'] else 'sampled'} actions.", ""]
+    if run:
+        lines += ["Later snapshots against earlier ones (players in the order given, random left out):", "",
+                  *summary_lines(result)]
+    else:  # the order of checkpoints of different runs means nothing
+        lines += ["The players are not checkpoints of one run, so no later-vs-earlier summary (give one run's "
+                  "checkpoints in training order for it)."]
     return "\n".join(lines) + "\n"
 
 
