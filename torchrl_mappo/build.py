@@ -43,7 +43,8 @@ class Pipeline:
     collector: BaseCollector
     sinks: Any = None
     pools: dict = field(default_factory=dict)
-    """``{group: OpponentPool}`` of the ``policy: pool`` groups (:mod:`torchrl_mappo.selfplay`)."""
+    """``{group: OpponentPool}`` of the ``policy: pool`` groups (:mod:`torchrl_mappo.selfplay`), and
+    ``{group: TurnPool}`` of the ``alternate.groups`` (:mod:`torchrl_mappo.alternate`)."""
     evaluation: Any = None
     """``train.eval_every``'s :class:`~torchrl_mappo.evaluate.PeriodicEvaluation` (``None``: off)."""
 
@@ -137,7 +138,7 @@ def build(
     from torchrl_mappo.modules import make_actor, make_critic, make_random_actor
     from torchrl_mappo.modules.recurrent import is_recurrent
 
-    from torchrl_mappo import keys, selfplay
+    from torchrl_mappo import alternate, keys, selfplay
     from torchrl_mappo.threads import apply_threads
 
     t = cfg.train
@@ -186,10 +187,13 @@ def build(
         losses[g] = make_loss(actors[g], critic, env, g, cfg.group_loss(source))
         optimizers[g] = optimizers[source]  # one policy: one optimizer, stepped on both groups' data
     actors = {g: actors[g] for g in groups}  # the env's order: the collector runs them in it
+    # alternate.groups: those groups act through acting copies (live on their turn, else a snapshot).
+    acting, turn_pools = alternate.make_turns(cfg, env, actors)
+    pools.update(turn_pools)
     # A recurrent critic also runs while collecting (after every actor: it may read their actions),
     # so that its hidden state is stored at every step, like the actor's.
     critics = [loss.critic_network for loss in losses.values() if is_recurrent(loss.critic_network)]
-    policy = TensorDictSequential(*actors.values(), *critics)
+    policy = TensorDictSequential(*acting.values(), *critics)
     if t.curriculum:
         check_stages_fit(cfg, actors, losses)
     done_frames = resume["frames"] if resume is not None else 0

@@ -84,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
     lg.add_argument("--seed", type=int, default=12345)
     lg.add_argument("--out", default=None, help="write league.md, league.json and league.png there")
     lg.add_argument("--json", action="store_true", help="print the result as JSON")
+    lg.add_argument("--returns", action="store_true",
+                    help="games without a winner (simple_tag): a cross-play matrix of both groups' returns, each "
+                         "player's --group (default: the env's first) against each player's other group; "
+                         "writes crossplay.md/json/png")
 
     pl = sub.add_parser("plot", help="learning curves (return per group vs frames and vs wall time)")
     pl.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (several are overlaid)")
@@ -224,6 +228,8 @@ def _league(args: argparse.Namespace) -> int:
         raise ConfigError(f"--episodes={args.episodes}: must be a positive integer")
     if not 0 <= args.seed < 2**32:
         raise ConfigError(f"--seed={args.seed}: must be in [0, 2**32)")
+    if args.returns:
+        return _crossplay(args)
     result = play_league(args.players, episodes=args.episodes, group=args.group, seed=args.seed,
                          deterministic=args.deterministic)
     if args.json:
@@ -232,6 +238,23 @@ def _league(args: argparse.Namespace) -> int:
         print(markdown(result, labels_of(result["players"])))
     if args.out is not None:
         md, js, png = write(result, Path(args.out))
+        print(f"table: {md}\njson: {js}\nheatmap: {png}")
+    return 0
+
+
+def _crossplay(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from torchrl_mappo import crossplay
+    from torchrl_mappo.league import labels_of
+
+    result = crossplay.play_crossplay(args.players, episodes=args.episodes, rows=args.group, seed=args.seed,
+                                      deterministic=args.deterministic)
+    labels = labels_of(result["players"])
+    print(json.dumps(result, indent=2) if args.json else crossplay.markdown(result, labels))
+    if args.out is not None:
+        md, js, png = crossplay.write(result, Path(args.out), labels)
         print(f"table: {md}\njson: {js}\nheatmap: {png}")
     return 0
 

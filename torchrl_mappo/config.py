@@ -21,7 +21,7 @@ from torchrl_mappo.groups import (  # noqa: F401  (importable from here too)
 )
 
 __all__ = [
-    "CollectorConfig", "Config", "ConfigError", "EnvConfig", "GroupConfig", "LossConfig", "ModelConfig",
+    "AlternateConfig", "CollectorConfig", "Config", "ConfigError", "EnvConfig", "GroupConfig", "LossConfig", "ModelConfig",
     "RunConfig", "TrainConfig", "load_config", "config_from_dict", "config_to_dict",
 ]
 
@@ -547,6 +547,60 @@ class CollectorConfig(_Section):
             raise ConfigError(f"{where}.ray_init_config.address: set collector.ray_address instead")
 
 
+# --- alternate: both sides learn by pool ------------------------------------
+@dataclass
+class AlternateConfig(_Section):
+    """Learning groups that take turns, each playing a pool of its own past while it rests
+    (:mod:`torchrl_mappo.alternate`): in each turn one of ``groups`` trains with its live policy
+    while the others act with a frozen snapshot of their own past, drawn per batch from their
+    pools, and skip the update; so each side trains against a spread of the other's past
+    policies instead of chasing its current one (both sides learn, specs may differ: simple_tag's
+    predators and prey)."""
+
+    groups: list[str] = field(default_factory=list)
+    """The learning groups that take turns, in turn order (>= 2; ``[]``: off, every learning group
+    trains every batch)."""
+    turn_iterations: int = 1
+    """Iterations (batches) per turn (>= 1)."""
+    pool_size: int = 10
+    """Snapshots each group keeps of itself (the oldest dropped first; the first is its initial
+    policy)."""
+    snapshot_every: int = 2
+    """A group's updates between snapshots of itself (counting only its own turns)."""
+    pool_sampling: Literal["uniform", "latest"] = "uniform"
+    """A resting group's snapshot for each batch: drawn uniformly, or with weight ``i + 1`` for the
+    i-th oldest (``latest``)."""
+
+    def check(self, where: str, cfg: "Config") -> None:
+        """Range checks; ``where`` is ``"<origin>: alternate"``. The groups are checked against the
+        env's when it is built (:func:`torchrl_mappo.alternate.check_turn_groups`)."""
+        defaults = AlternateConfig()
+        if not self.groups:
+            for name in ("turn_iterations", "pool_size", "snapshot_every", "pool_sampling"):
+                self._need(getattr(self, name) == getattr(defaults, name), where, name,
+                           "only used with alternate.groups (empty: off); list the groups that take turns, "
+                           "e.g. alternate.groups=[adversary,agent], or remove it")
+            return
+        self._need(len(self.groups) >= 2, where, "groups",
+                   "list at least two learning groups (one group alone has no one to take turns with)")
+        self._need(len(set(self.groups)) == len(self.groups), where, "groups", "a group is listed twice")
+        self._need(self.turn_iterations >= 1, where, "turn_iterations", "must be >= 1 (iterations)")
+        self._need(self.pool_size >= 1, where, "pool_size", "must be >= 1")
+        self._need(self.snapshot_every >= 1, where, "snapshot_every", "must be >= 1 (the group's own updates)")
+        self._need(not cfg.train.curriculum, where, "groups",
+                   "a curriculum rebuilds the collector at a stage change, which would drop the resting "
+                   "groups' snapshots; use alternate or train.curriculum, not both")
+        self._need(cfg.train.log_std_end is None, where, "groups",
+                   "train.log_std_end changes the live log-std after a turn's policy was handed to the "
+                   "collector; drop train.log_std_end with alternating groups")
+        self._need(cfg.collector.kind != "multi_async", where, "groups",
+                   "collector.kind='multi_async' collects a batch while the last one trains, so a turn's batch "
+                   "could come from the previous turn's policies; use collector.kind: sync or multi_sync")
+        self._need(cfg.collector.kind != "ray", where, "groups",
+                   "collector.kind='ray' is not tested with alternating groups (the snapshot hand-over to the "
+                   "Ray actors); use collector.kind: sync or multi_sync")
+
+
 # --- per_group, and the whole config ---------------------------------------
 @dataclass
 class GroupConfig(_Section):
@@ -622,6 +676,8 @@ class Config:
     """The ``run`` section: the run directory, logging, checkpoints."""
     collector: CollectorConfig = field(default_factory=CollectorConfig)
     """The ``collector`` section."""
+    alternate: AlternateConfig = field(default_factory=AlternateConfig)
+    """The ``alternate`` section: learning groups taking turns against each other's pools (off by default)."""
     per_group: dict[str, GroupConfig] = field(default_factory=dict)
     """``{group: GroupConfig}``: settings of single groups; the groups are checked against the
     env's once it is built (:meth:`check_groups`)."""
@@ -651,6 +707,7 @@ class Config:
             )
         self.run.check(f"{origin}: run")
         self.collector.check(f"{origin}: collector", self.env)
+        self.alternate.check(f"{origin}: alternate", self)
         for group, g in self.per_group.items():
             where = f"{origin}: per_group.{group}"
             g.check(where)

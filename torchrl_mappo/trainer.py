@@ -82,6 +82,9 @@ class Trainer:
         pools: ``{group: OpponentPool}`` of the groups playing frozen
             snapshots (:mod:`torchrl_mappo.selfplay`): after each update a
             pool may snapshot its source and draws the next batch's opponent.
+            A learning group's pool with a ``trains(iteration)`` method
+            (:class:`~torchrl_mappo.alternate.TurnPool`) skips the update of
+            the batches it says ``False`` for (:meth:`resting`).
         curriculum: a :class:`~torchrl_mappo.curriculum.Curriculum`: asked
             after each iteration whether its stage is over, it then hands
             the next stage's collector.
@@ -233,7 +236,10 @@ class Trainer:
         probes = {g: not loss.entropy_bonus for g, loss in self.losses.items()}
         L = self.chunk_length
         flat = {}
+        resting = self.resting()
         for g, ks in self._batch_keys.items():
+            if g in resting:
+                continue
             data = batch.select(*ks, strict=False)
             flat[g] = data.reshape(-1) if L is None else chunks(data, L)
         if not flat:
@@ -251,6 +257,8 @@ class Trainer:
                 epoch_kl, epoch_steps = 0.0, 0
                 for i, idx in enumerate(torch.randperm(n).split(rows)):
                     for group, loss in self.losses.items():
+                        if group in resting:
+                            continue
                         if probes[group]:
                             loss.entropy_bonus = i == 0  # coefficient 0: the term only measures
                         values = self._minibatch_step(group, loss, flat[group][idx], device_type, amp_dtype)
@@ -272,6 +280,12 @@ class Trainer:
         metrics = {k: v / counts[k] for k, v in sums.items()}
         metrics["epochs"] = epochs
         return metrics
+
+    def resting(self) -> set[str]:
+        """Learning groups that skip the update of the current batch: a pool's group whose turn it is
+        not (``alternate.groups``, :meth:`torchrl_mappo.alternate.TurnPool.trains`)."""
+        return {g for g, pool in self.pools.items()
+                if g in self.losses and hasattr(pool, "trains") and not pool.trains(self.iteration)}
 
     def _minibatch_step(
         self, group: str, loss: LossModule, td: TensorDictBase, device_type: str, amp_dtype: torch.dtype
