@@ -288,3 +288,13 @@ def test_a_pool_without_swaps_draws_as_before():
     assert [plain.after_update(i)["pool_index"] for i in range(1, 20)] == \
            [zero.after_update(i)["pool_index"] for i in range(1, 20)]
     assert not zero.swapped
+
+
+def test_a_side_swap_with_a_curriculum_is_refused():
+    from torchrl_mappo.config import config_to_dict
+
+    data = config_to_dict(battle_cfg({"policy": "pool", "pool_swap_sides": 0.5}))
+    data["train"]["curriculum"] = [{"overrides": {"env.max_steps": 15}, "until": {"frames": 30}},
+                                   {"overrides": {"env.max_steps": 20}}]
+    with pytest.raises(ConfigError, match="pool_swap_sides=0.5: a curriculum stage change rebuilds"):
+        build(config_from_dict(data))
