@@ -210,8 +210,8 @@ class Trainer:
 
     def compute_advantages(self, batch: TensorDictBase, losses: Mapping[str, LossModule] | None = None) -> None:
         """Each learning group's GAE, in place (see :func:`torchrl_mappo.loss.compute_advantages`);
-        ``losses``: by the group whose data each reads (default: :attr:`losses`)."""
-        losses = self.losses if losses is None else losses
+        ``losses``: by the group whose data each reads (default: this batch's, :meth:`batch_losses`)."""
+        losses = self.batch_losses()[1] if losses is None else losses
         compute_advantages(batch, losses, {g: self.actors[g] if self.losses.get(g) is loss else loss.actor_network
                                            for g, loss in losses.items()})
 
@@ -242,10 +242,10 @@ class Trainer:
         backward; the ``entropy`` metric is then measured on the first
         minibatch of each epoch only.
 
-        ``losses``: ``{group: loss}`` stepping each group's optimizers (default: :attr:`losses`;
-        :meth:`batch_losses` for a side-swapping pool's batch).
+        ``losses``: ``{group: loss}`` stepping each group's optimizers (default: this batch's,
+        :meth:`batch_losses`: :attr:`losses` but on a side-swapping pool's swapped batch).
         """
-        losses = self.losses if losses is None else dict(losses)
+        losses = self.batch_losses()[0] if losses is None else dict(losses)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         epochs = 0
@@ -340,8 +340,8 @@ class Trainer:
 
     def batch_metrics(self, batch: TensorDictBase, losses: Mapping[str, LossModule] | None = None) -> dict[str, float]:
         """Episode returns (every group) and critic quality (the groups of ``losses``, by the data they
-        read; default: the learning groups) of a batch."""
-        losses = self.losses if losses is None else losses
+        read; default: this batch's, :meth:`batch_losses`) of a batch."""
+        losses = self.batch_losses()[1] if losses is None else losses
         return batch_metrics(batch, self.groups, losses, per_agent=self.config.run.per_agent_metrics,
                              agent_names=self.agent_names, recent=self.recent, turn_based=self.turn_based)
 
@@ -400,19 +400,18 @@ class Trainer:
             # TorchRL raises torch's thread count when a collector closes a SerialEnv (its last
             # batch of a PettingZoo/MAgent2 run): the last update would run oversubscribed.
             torch.set_num_threads(self._threads)
-        by_learner, by_side = self.batch_losses()
-        self.compute_advantages(batch, by_side)
+        self.compute_advantages(batch)  # this batch's losses (:meth:`batch_losses`)
         metrics: dict[str, Any] = {"iteration": self.iteration, "frames": self.frames}
         if self.curriculum is not None:
             metrics["curriculum_stage"] = self.curriculum.stage
         for group, pool in self.pools.items():
             if getattr(pool, "swap_loss", None) is not None:  # 1: the learner played this group's side
                 metrics[f"{group}/pool_swapped"] = float(pool.swapped)
-        metrics.update(self.batch_metrics(batch, by_side))
+        metrics.update(self.batch_metrics(batch))
         reached = self._reached_target(metrics)
         if not reached:
             metrics.update(self._scheduled)  # what this batch was collected and trained with
-            metrics.update(self.update(batch, by_learner))
+            metrics.update(self.update(batch))
             for group, pool in self.pools.items():  # the next batch's opponents
                 metrics.update({f"{group}/{k}": v for k, v in pool.after_update(self.iteration).items()})
             self._scheduled = self.apply_schedules()  # for the next batch, before its collection
