@@ -14,6 +14,8 @@ from torchrl_mappo.cli import main
 NAV = str(REPO / "configs/vmas_navigation.yaml")
 CUSTOM = str(REPO / "configs/custom_env.yaml")
 BROKEN = str(REPO / "tests/broken_envs.py")
+BATTLE = str(REPO / "configs/magent_battle.yaml")
+SWAP = ["per_group.blue.policy=pool", "per_group.blue.pool_swap_sides=0.5"]
 TINY = ["env.num_envs=4", "train.frames_per_batch=400", "train.total_frames=400", "train.minibatch_size=200",
         "train.num_epochs=1", "model.hidden_sizes=[16]", "run.progress_bar=false"]
 
@@ -301,6 +303,17 @@ CASES = [
      "pip install 'torchrl_mappo[epymarl]'"),
     ("gymnasium_ma with teams", train("env.family=gymnasium_ma", "env.scenario=rware-tiny-2ag-v2", "env.scenario_kwargs={}",
                                       "env.group_map=per_agent", *TINY), "gymnasium_ma envs have one group 'agents'"),
+    # --- self-play: a pool whose learner also plays the other side
+    ("pool swap share", lambda r: ["train", BATTLE, f"run.dir={r}", "per_group.blue.policy=pool",
+                                   "per_group.blue.pool_swap_sides=1.5"],
+     "per_group.blue.pool_swap_sides=1.5: must be a share of batches between 0 and 1"),
+    ("pool swap without a pool", lambda r: ["train", BATTLE, f"run.dir={r}", "per_group.blue.pool_swap_sides=0.5"],
+     "per_group.blue.pool_swap_sides=0.5: only used with per_group.blue.policy: pool"),
+    ("pool swap, global-state critic", lambda r: ["train", BATTLE, f"run.dir={r}", *SWAP],
+     "pool_swap_sides=0.5: the critic reads the global state, which is the same for both sides"),
+    ("pool swap, multi_sync", lambda r: ["train", BATTLE, f"run.dir={r}", *SWAP, "model.critic_input=concat_obs",
+                                         "collector.kind=multi_sync", "collector.workers=2"],
+     "use collector.kind: sync (not 'multi_sync') or pool_swap_sides: 0"),
     # --- resume: overrides that cannot apply
     ("resume renames the run", lambda r: ["train", "--resume", str(r / "keep"), "run.name=other"],
      "run.name cannot change when resuming"),

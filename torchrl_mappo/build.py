@@ -164,6 +164,7 @@ def build(
     losses = {g: make_loss(actors[g], critics[g], env, g, cfg.group_loss(g)) for g in learners}
     optimizers = {g: make_optimizers(losses[g], cfg.group_lr(g), t) for g in learners}
     pools = {}
+    swapped_actors = {}  # {pool group: its side-swapped batches' actors} (pool_swap_sides)
     for i, g in enumerate(groups):  # mirror and pool groups play a learning group's policy
         source = cfg.policy_source(g, groups)
         if source is None:
@@ -173,8 +174,16 @@ def build(
         actors[g] = make_actor(env, g, cfg.group_model(source))
         if kinds[g] == "pool":
             s = cfg.group(g)
+            swap_loss = None
+            if s.pool_swap_sides > 0:
+                if any(p.source_group == source for p in pools.values() if p.swap_sides > 0):
+                    raise ConfigError(f"per_group.{g}.pool_swap_sides: another pool of {source!r} already swaps sides; "
+                                      "the learner can play one other side only (set pool_swap_sides: 0 on one)")
+                swap_loss, swapped_actors[g] = selfplay.make_side_swap(
+                    env, cfg, g, source, actors, losses[source], cfg.source or "config")
             pools[g] = selfplay.OpponentPool(actors[source], actors[g], size=s.pool_size, every=s.snapshot_every,
-                                             sampling=s.pool_sampling, seed=(t.seed + 7919 * (i + 1)) % 2**32)
+                                             sampling=s.pool_sampling, seed=(t.seed + 7919 * (i + 1)) % 2**32,
+                                             swap_sides=s.pool_swap_sides, swap_loss=swap_loss, source_group=source)
             continue
         selfplay.tie(actors[g], actors[source])
         critic = make_critic(env, g, cfg.group_model(source))
@@ -194,6 +203,9 @@ def build(
     # so that its hidden state is stored at every step, like the actor's.
     critics = [loss.critic_network for loss in losses.values() if is_recurrent(loss.critic_network)]
     policy = TensorDictSequential(*acting.values(), *critics)
+    for g, swapped in swapped_actors.items():  # the learner and the snapshot exchange sides on some batches
+        policy = selfplay.SidePolicy(pools[g], policy, TensorDictSequential(
+            *(swapped.get(h, a) for h, a in acting.items()), *critics))
     if t.curriculum:
         check_stages_fit(cfg, actors, losses)
     done_frames = resume["frames"] if resume is not None else 0

@@ -629,6 +629,11 @@ class GroupConfig(_Section):
     pool_sampling: Literal["uniform", "latest"] = "uniform"
     """``policy: pool``: the opponent of each batch is drawn from the snapshots uniformly, or with
     weight ``i + 1`` for the i-th oldest (``latest``)."""
+    pool_swap_sides: float = 0.0
+    """``policy: pool``: the share of batches (each drawn with this probability) in which the sides
+    swap: the learner plays this group's side and a snapshot plays the learner's, and the
+    learner's actor and critic train on this group's data (the learner then learns both sides of
+    an asymmetric map). ``0``: the learner always plays its own side (:mod:`torchrl_mappo.selfplay`)."""
 
     def kind(self) -> tuple[str, str | None]:
         """``policy`` parsed: ``(learn|random|mirror|pool, source group or None)``."""
@@ -653,11 +658,13 @@ class GroupConfig(_Section):
                            f"the group {what}; drop it, or set {name}.policy: learn")
         defaults = GroupConfig()
         if kind != "pool":
-            for field_name in ("pool_of", "pool_size", "snapshot_every", "pool_sampling"):
+            for field_name in ("pool_of", "pool_size", "snapshot_every", "pool_sampling", "pool_swap_sides"):
                 self._need(getattr(self, field_name) == getattr(defaults, field_name), where, field_name,
                            f"only used with {name}.policy: pool (policy is {self.policy!r}); remove it")
         self._need(self.pool_size >= 1, where, "pool_size", "must be >= 1")
         self._need(self.snapshot_every >= 1, where, "snapshot_every", "must be >= 1 (iterations)")
+        self._need(0.0 <= self.pool_swap_sides <= 1.0, where, "pool_swap_sides",
+                   "must be a share of batches between 0 and 1 (e.g. 0.5)")
 
 
 @dataclass

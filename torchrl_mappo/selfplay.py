@@ -8,7 +8,12 @@ of it (``pool``), and the league that rates checkpoints against each other.
   one policy, both teams, all experience pooled).
 - ``per_group.<g>.policy: pool``: ``g`` acts with a frozen snapshot of ``source``'s actor
   (``pool_of``), drawn before each batch from the last ``pool_size`` snapshots, one taken every
-  ``snapshot_every`` iterations (the first: the initial policy); ``g`` never trains.
+  ``snapshot_every`` iterations (the first: the initial policy); ``g`` never trains. With
+  ``pool_swap_sides: p``, each batch (drawn with probability ``p``) the sides swap: ``source``'s
+  live actor plays ``g``'s side and the drawn snapshot plays ``source``'s side
+  (:class:`SidePolicy`), and that batch trains ``source``'s actor and critic on ``g``'s data only
+  (:func:`make_side_swap`'s loss: ``source``'s networks read through ``g``'s keys, ``source``'s
+  optimizer); ``source``'s own data, played by a snapshot, trains nothing.
 
 Both need ``g`` and ``source`` to have the same observation and action specs (MAgent2's teams
 do), and a mirrored critic must not read the global state: it is the same for both teams, so a
@@ -20,8 +25,11 @@ import copy
 from typing import Any, Mapping
 
 import torch
+from tensordict import TensorDictBase
+from tensordict.nn import TensorDictModuleBase
 from torch import nn
 from torchrl.envs import EnvBase
+from torchrl.objectives import LossModule
 
 from torchrl_mappo import keys
 from torchrl_mappo.errors import ConfigError
@@ -67,12 +75,22 @@ class OpponentPool:
 
     Draws come from a generator of its own (seeded), so a pool does not move the training RNG;
     its snapshots, draw count and generator are in the checkpoint (:meth:`state_dict`).
+
+    With ``swap_sides`` > 0 (and ``swap_loss``, :func:`make_side_swap`'s loss), after drawing the
+    snapshot the pool also draws whether the next batch is played with the sides swapped
+    (:attr:`swapped`, probability ``swap_sides``; the first batch is never swapped). The trainer
+    then trains the source group with ``swap_loss`` on that batch instead of its own loss.
     """
 
     def __init__(self, source: nn.Module, target: nn.Module, *, size: int, every: int, sampling: str,
-                 seed: int) -> None:
+                 seed: int, swap_sides: float = 0.0, swap_loss: LossModule | None = None,
+                 source_group: str | None = None) -> None:
+        if swap_sides > 0 and (swap_loss is None or source_group is None):
+            raise ValueError("swap_sides > 0 needs swap_loss and source_group (make_side_swap)")
         self.source, self.target = source, target
         self.size, self.every, self.sampling = size, every, sampling
+        self.swap_sides, self.swap_loss, self.source_group = swap_sides, swap_loss, source_group
+        self.swapped = False
         self.generator = torch.Generator().manual_seed(seed)
         self.snapshots: list[dict[str, torch.Tensor]] = [self._snapshot()]
         self.current = 0
@@ -98,16 +116,92 @@ class OpponentPool:
         else:
             weights = torch.ones(n)
         self._load(int(torch.multinomial(weights, 1, generator=self.generator)))
+        if self.swap_sides > 0:  # drawn after the snapshot: a pool without swaps draws as before
+            self.swapped = bool(torch.rand((), generator=self.generator) < self.swap_sides)
         return {"pool_size": float(n), "pool_index": float(self.current)}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"snapshots": copy.deepcopy(self.snapshots), "current": self.current,
-                "generator": self.generator.get_state()}
+        state = {"snapshots": copy.deepcopy(self.snapshots), "current": self.current,
+                 "generator": self.generator.get_state()}
+        if self.swap_loss is not None:  # its networks are the source's; its own buffers (value norm) too
+            state.update(swapped=self.swapped, swap_loss=copy.deepcopy(self.swap_loss.state_dict()))
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if (self.swap_loss is None) != ("swap_loss" not in state):
+            from torchrl_mappo.errors import ConfigError
+
+            raise ConfigError("checkpoint: its opponent pool was saved with pool_swap_sides "
+                              f"{'> 0' if 'swap_loss' in state else '0'}, this config differs; use the run's pool_swap_sides")
         self.snapshots = copy.deepcopy(list(state["snapshots"]))
         self.generator.set_state(state["generator"])
         self._load(state["current"])
+        if self.swap_loss is not None:
+            self.swapped = bool(state["swapped"])
+            self.swap_loss.load_state_dict(state["swap_loss"])
+
+
+class SidePolicy(TensorDictModuleBase):
+    """The collector's policy with a side-swapping pool: ``own`` (every group's actor: the learner on
+    its side, the pool's snapshot on the other) or, on the batches where ``pool.swapped``, ``swapped``
+    (the same actors with the learner and the snapshot exchanged). Both hold the same parameter
+    objects: the learner's weights are never copied, so its updates reach both at once."""
+
+    def __init__(self, pool: OpponentPool, own: TensorDictModuleBase, swapped: TensorDictModuleBase) -> None:
+        super().__init__()
+        if set(own.out_keys) != set(swapped.out_keys):
+            raise ValueError(f"the two policies write different keys: {own.out_keys} vs {swapped.out_keys}")
+        self.own, self.swapped = own, swapped
+        self.pool = pool  # a plain object, read at every step
+        self.in_keys = list(dict.fromkeys([*own.in_keys, *swapped.in_keys]))
+        self.out_keys = list(own.out_keys)
+
+    def forward(self, tensordict: TensorDictBase, *args, **kwargs) -> TensorDictBase:
+        return (self.swapped if self.pool.swapped else self.own)(tensordict, *args, **kwargs)
+
+
+def make_side_swap(env: EnvBase, cfg, group: str, source: str, actors: Mapping[str, nn.Module],
+                   source_loss: LossModule, where: str) -> tuple[LossModule, dict[str, nn.Module]]:
+    """The pieces of ``per_group.<group>.pool_swap_sides``: the loss that trains ``source``'s actor and
+    critic on ``group``'s side (their networks read through ``group``'s keys, like ``mirror``), and
+    the actors of a swapped batch: ``{group: source's live actor on group's keys, source: the pool's
+    snapshot (``actors[group]``'s network) on source's keys}``.
+
+    Raises ``ConfigError`` (one line) for what a swap cannot do: a critic on the global state (it is
+    the same for both sides, so one critic cannot value both), recurrent models (two policies would
+    share one hidden-state slot per side), other collectors than ``sync`` (the side is chosen in the
+    trainer's process) and a curriculum (a stage change rebuilds the collector's policy).
+    """
+    from torchrl_mappo.loss import make_loss
+    from torchrl_mappo.modules import make_actor, make_critic
+
+    model = cfg.group_model(source)
+    field_name = f"per_group.{group}.pool_swap_sides={cfg.group(group).pool_swap_sides}"
+    if model.is_recurrent:
+        raise ConfigError(f"{where}: {field_name}: recurrent models cannot swap sides; use model.recurrent: none "
+                          "or pool_swap_sides: 0")
+    if cfg.collector.kind != "sync":
+        raise ConfigError(f"{where}: {field_name}: the side is drawn in the trainer's process; use "
+                          f"collector.kind: sync (not {cfg.collector.kind!r}) or pool_swap_sides: 0")
+    if cfg.train.curriculum:
+        raise ConfigError(f"{where}: {field_name}: a curriculum stage change rebuilds the collector's policy; "
+                          "drop train.curriculum or set pool_swap_sides: 0")
+    critic = make_critic(env, group, model)
+    if keys.STATE in critic.in_keys:
+        raise ConfigError(
+            f"{where}: {field_name}: the critic reads the global state, which is the same for both sides, so the "
+            f"learner's critic cannot value both; set model.critic_input: concat_obs (each side's own observations)"
+        )
+    tie(critic, source_loss.critic_network)
+    live = make_actor(env, group, model)
+    tie(live, actors[source])
+    frozen = make_actor(env, source, model)
+    tie(frozen, actors[group])
+    loss = make_loss(live, critic, env, group, cfg.group_loss(source))
+    loss.entropy_coeff = source_loss.entropy_coeff  # one buffer: the entropy schedule moves both
+    if getattr(source_loss, "value_norm", None) is not None:
+        loss.value_norm = source_loss.value_norm  # one critic, one normaliser
+    return loss, {group: live, source: frozen}
 
 
 # --------------------------------------------------------------------------- #

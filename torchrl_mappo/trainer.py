@@ -211,11 +211,26 @@ class Trainer:
             wanted.add(loss.loss_mask_key)
         return list(wanted)
 
-    def compute_advantages(self, batch: TensorDictBase) -> None:
-        """Each learning group's GAE, in place (see :func:`torchrl_mappo.loss.compute_advantages`)."""
-        compute_advantages(batch, self.losses, self.actors)
+    def compute_advantages(self, batch: TensorDictBase, losses: Mapping[str, LossModule] | None = None) -> None:
+        """Each learning group's GAE, in place (see :func:`torchrl_mappo.loss.compute_advantages`);
+        ``losses``: by the group whose data each reads (default: this batch's, :meth:`batch_losses`)."""
+        losses = self.batch_losses()[1] if losses is None else losses
+        compute_advantages(batch, losses, {g: self.actors[g] if self.losses.get(g) is loss else loss.actor_network
+                                           for g, loss in losses.items()})
 
-    def update(self, batch: TensorDictBase) -> dict[str, float]:
+    def batch_losses(self) -> tuple[dict[str, LossModule], dict[str, LossModule]]:
+        """This batch's losses, by the group that learns (its optimizer) and by the group whose data
+        each reads: a side-swapping pool's swapped batch trains its source with the pool's
+        ``swap_loss`` on the pool group's data, and not on the source's own (a snapshot played it)."""
+        by_learner, by_side = dict(self.losses), dict(self.losses)
+        for side, pool in self.pools.items():
+            if getattr(pool, "swapped", False):
+                by_learner[pool.source_group] = pool.swap_loss
+                del by_side[pool.source_group]
+                by_side[side] = pool.swap_loss
+        return by_learner, by_side
+
+    def update(self, batch: TensorDictBase, losses: Mapping[str, LossModule] | None = None) -> dict[str, float]:
         """PPO epochs over ``batch`` (advantages already in it); returns mean loss terms.
 
         With ``target_kl``, the epochs stop after the first one whose mean
@@ -229,17 +244,22 @@ class Trainer:
         see :func:`~torchrl_mappo.loss.make_loss`) skips the entropy and its
         backward; the ``entropy`` metric is then measured on the first
         minibatch of each epoch only.
+
+        ``losses``: ``{group: loss}`` stepping each group's optimizers (default: this batch's,
+        :meth:`batch_losses`: :attr:`losses` but on a side-swapping pool's swapped batch).
         """
+        losses = self.batch_losses()[0] if losses is None else dict(losses)
         sums: dict[str, float] = {}
         counts: dict[str, int] = {}
         epochs = 0
-        probes = {g: not loss.entropy_bonus for g, loss in self.losses.items()}
+        probes = {g: not loss.entropy_bonus for g, loss in losses.items()}
         L = self.chunk_length
         flat = {}
         resting = self.resting()
-        for g, ks in self._batch_keys.items():
+        for g, loss in losses.items():
             if g in resting:
                 continue
+            ks = self._batch_keys[g] if loss is self.losses.get(g) else self._needed_keys(loss)
             data = batch.select(*ks, strict=False)
             flat[g] = data.reshape(-1) if L is None else chunks(data, L)
         if not flat:
@@ -250,13 +270,13 @@ class Trainer:
         # RayCollector's stacked batches carry no device of their own: ask a tensor.
         device_type = (sample.device or next(iter(sample.values(True, True))).device).type
         amp_dtype = torch.bfloat16 if device_type == "cpu" else torch.float16
-        self.guard.remember(self.losses, self.optimizers)
+        self.guard.remember(losses, self.optimizers)
         try:
             for _ in range(self.t.num_epochs):
                 epochs += 1
                 epoch_kl, epoch_steps = 0.0, 0
                 for i, idx in enumerate(torch.randperm(n).split(rows)):
-                    for group, loss in self.losses.items():
+                    for group, loss in losses.items():
                         if group in resting:
                             continue
                         if probes[group]:
@@ -274,7 +294,7 @@ class Trainer:
                 if self.t.target_kl is not None and epoch_steps and epoch_kl / epoch_steps > self.t.target_kl:
                     break
         finally:  # the probe never outlives the update
-            for group, loss in self.losses.items():
+            for group, loss in losses.items():
                 if probes[group]:
                     loss.entropy_bonus = False
         metrics = {k: v / counts[k] for k, v in sums.items()}
@@ -332,9 +352,11 @@ class Trainer:
         """
         return self.schedules.apply(self.frames)
 
-    def batch_metrics(self, batch: TensorDictBase) -> dict[str, float]:
-        """Episode returns (every group) and critic quality (learning groups) of a batch."""
-        return batch_metrics(batch, self.groups, self.losses, per_agent=self.config.run.per_agent_metrics,
+    def batch_metrics(self, batch: TensorDictBase, losses: Mapping[str, LossModule] | None = None) -> dict[str, float]:
+        """Episode returns (every group) and critic quality (the groups of ``losses``, by the data they
+        read; default: this batch's, :meth:`batch_losses`) of a batch."""
+        losses = self.batch_losses()[1] if losses is None else losses
+        return batch_metrics(batch, self.groups, losses, per_agent=self.config.run.per_agent_metrics,
                              agent_names=self.agent_names, recent=self.recent, turn_based=self.turn_based)
 
     def _reached_target(self, metrics: Mapping[str, float]) -> bool:
@@ -392,10 +414,13 @@ class Trainer:
             # TorchRL raises torch's thread count when a collector closes a SerialEnv (its last
             # batch of a PettingZoo/MAgent2 run): the last update would run oversubscribed.
             torch.set_num_threads(self._threads)
-        self.compute_advantages(batch)
+        self.compute_advantages(batch)  # this batch's losses (:meth:`batch_losses`)
         metrics: dict[str, Any] = {"iteration": self.iteration, "frames": self.frames}
         if self.curriculum is not None:
             metrics["curriculum_stage"] = self.curriculum.stage
+        for group, pool in self.pools.items():
+            if getattr(pool, "swap_loss", None) is not None:  # 1: the learner played this group's side
+                metrics[f"{group}/pool_swapped"] = float(pool.swapped)
         metrics.update(self.batch_metrics(batch))
         reached = self._reached_target(metrics)
         if not reached:
