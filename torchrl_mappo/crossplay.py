@@ -23,9 +23,8 @@ from typing import Any, Sequence
 import torch
 from tensordict.nn import TensorDictSequential
 
-from torchrl_mappo.config import Config, ConfigError, config_from_dict, config_to_dict
-
-RANDOM = "random"
+from torchrl_mappo.config import Config, ConfigError
+from torchrl_mappo.league import RANDOM, read_players
 
 
 @dataclasses.dataclass
@@ -38,28 +37,8 @@ class Player:
 
 
 def load_players(names: Sequence[str]) -> list[Player]:
-    from torchrl_mappo import checkpoint
-
-    if len(names) < 2:
-        raise ConfigError("league --returns: give at least two players (checkpoints, run directories or 'random')")
-    if len(set(names)) < len(names):
-        raise ConfigError("league --returns: a player is named twice; give each checkpoint once")
-    players = []
-    for name in names:
-        if name == RANDOM:
-            players.append(Player(RANDOM))
-            continue
-        state, file = checkpoint.read(name)
-        players.append(Player(name, config_from_dict(state["config"], origin=str(file)), dict(state["actors"])))
-    trained = [p for p in players if p.cfg is not None]
-    if not trained:
-        raise ConfigError("league --returns: give at least one checkpoint or run directory (random alone plays no one)")
-    env0 = config_to_dict(trained[0].cfg)["env"]
-    for p in trained[1:]:
-        if config_to_dict(p.cfg)["env"] != env0:
-            raise ConfigError(f"league --returns: {p.name} was trained on another env than {trained[0].name} "
-                              "(env sections differ); a league compares policies of one env")
-    return players
+    """The players of a cross-play league (:func:`torchrl_mappo.league.read_players`'s checks)."""
+    return [Player(name, cfg, actors) for name, cfg, actors in read_players(names, "league --returns")]
 
 
 def _actor(player: Player, env, group: str):

@@ -32,34 +32,45 @@ class Entry:
     group: str | None = None
 
 
-def load_entries(names: Sequence[str], group: str | None) -> list[Entry]:
+def read_players(names: Sequence[str], where: str) -> list[tuple[str, Config | None, dict | None]]:
+    """``(name, config, {group: actor state_dict})`` per player (``random``: ``(name, None, None)``), after the
+    checks every league needs: two players or more, none twice, one checkpoint at least, one env for all.
+    ``where`` names the command in the one-line errors (``league``, ``league --returns``)."""
     from torchrl_mappo import checkpoint
 
-    entries = []
+    if len(names) < 2:
+        raise ConfigError(f"{where}: give at least two players (checkpoints, run directories or 'random')")
+    if len(set(names)) < len(names):
+        raise ConfigError(f"{where}: a player is named twice; give each checkpoint once")
+    players = []
     for name in names:
         if name == RANDOM:
-            entries.append(Entry(RANDOM))
+            players.append((name, None, None))
             continue
         state, file = checkpoint.read(name)
-        cfg = config_from_dict(state["config"], origin=str(file))
-        trained = list(state["actors"])
-        g = group if group is not None else trained[0]
-        if g not in state["actors"]:
-            raise ConfigError(f"league: {name} has no trained group {g!r} (it trained {', '.join(trained)}); "
+        players.append((name, config_from_dict(state["config"], origin=str(file)), dict(state["actors"])))
+    trained = [(name, cfg) for name, cfg, _ in players if cfg is not None]
+    if not trained:
+        raise ConfigError(f"{where}: give at least one checkpoint or run directory (random alone plays no one)")
+    env0 = config_to_dict(trained[0][1])["env"]
+    for name, cfg in trained[1:]:
+        if config_to_dict(cfg)["env"] != env0:
+            raise ConfigError(f"{where}: {name} was trained on another env than {trained[0][0]} (env sections "
+                              "differ); a league compares policies of one env")
+    return players
+
+
+def load_entries(names: Sequence[str], group: str | None) -> list[Entry]:
+    entries = []
+    for name, cfg, actors in read_players(names, "league"):
+        if cfg is None:
+            entries.append(Entry(RANDOM))
+            continue
+        g = group if group is not None else next(iter(actors))
+        if g not in actors:
+            raise ConfigError(f"league: {name} has no trained group {g!r} (it trained {', '.join(actors)}); "
                               "choose one with --group")
-        entries.append(Entry(name, cfg, state["actors"][g], g))
-    if len(entries) < 2:
-        raise ConfigError("league: give at least two players (checkpoints, run directories or 'random')")
-    if len({e.name for e in entries}) < len(entries):
-        raise ConfigError("league: a player is named twice; give each checkpoint once")
-    configs = [e for e in entries if e.cfg is not None]
-    if not configs:
-        raise ConfigError("league: give at least one checkpoint or run directory (random alone plays no one)")
-    first = configs[0]
-    for e in configs[1:]:
-        if config_to_dict(e.cfg)["env"] != config_to_dict(first.cfg)["env"]:
-            raise ConfigError(f"league: {e.name} was trained on another env than {first.name} (env sections differ); "
-                              "a league compares policies of one env")
+        entries.append(Entry(name, cfg, actors[g], g))
     return entries
 
 
