@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from torchrl_mappo.errors import ConfigError
+from torchrl_mappo.selfplay import draw, snapshot
 
 
 def turn_of(iteration: int, groups: list[str], turn_iterations: int) -> str:
@@ -84,12 +85,10 @@ class TurnPool:
         return turn_of(iteration, self.groups, self.turn_iterations) == self.group
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.live.state_dict().items()}
+        return snapshot(self.live)
 
     def _draw(self) -> int:
-        n = len(self.snapshots)
-        weights = torch.arange(1, n + 1, dtype=torch.float) if self.sampling == "latest" else torch.ones(n)
-        return int(torch.multinomial(weights, 1, generator=self.generator))
+        return draw(len(self.snapshots), self.sampling, self.generator)
 
     def _load(self, index: int) -> None:
         self.current = index

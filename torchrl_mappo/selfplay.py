@@ -69,6 +69,18 @@ def tie(target: nn.Module, source: nn.Module) -> None:
         target.module = source.module
 
 
+def snapshot(module: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of ``module``'s weights (a pool's frozen snapshot)."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def draw(n: int, sampling: str, generator: torch.Generator) -> int:
+    """The index of one of ``n`` snapshots (oldest first): ``uniform``, or ``latest`` (weight ``i + 1``,
+    the newest the most likely); one ``torch.multinomial`` draw from the pool's own ``generator``."""
+    weights = torch.arange(1, n + 1, dtype=torch.float) if sampling == "latest" else torch.ones(n)
+    return int(torch.multinomial(weights, 1, generator=generator))
+
+
 class OpponentPool:
     """Frozen snapshots of ``source``'s actor, one of which ``target`` (a group's own actor,
     never trained) plays each batch.
@@ -99,7 +111,7 @@ class OpponentPool:
         self._load(0)
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.source.state_dict().items()}
+        return snapshot(self.source)
 
     def _load(self, index: int) -> None:
         self.current = index
@@ -111,11 +123,7 @@ class OpponentPool:
             self.snapshots.append(self._snapshot())
             del self.snapshots[: max(0, len(self.snapshots) - self.size)]
         n = len(self.snapshots)
-        if self.sampling == "latest":  # weight i + 1: the newest the most likely
-            weights = torch.arange(1, n + 1, dtype=torch.float)
-        else:
-            weights = torch.ones(n)
-        self._load(int(torch.multinomial(weights, 1, generator=self.generator)))
+        self._load(draw(n, self.sampling, self.generator))
         if self.swap_sides > 0:  # drawn after the snapshot: a pool without swaps draws as before
             self.swapped = bool(torch.rand((), generator=self.generator) < self.swap_sides)
         return {"pool_size": float(n), "pool_index": float(self.current)}
