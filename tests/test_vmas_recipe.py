@@ -1,0 +1,64 @@
+"""configs/vmas.yaml, the one VMAS recipe (issue 12): why its actors see agent ids, and that it learns dispersion."""
+import importlib.util
+
+import pytest
+
+from conftest import REPO
+from torchrl_mappo import Trainer, load_config
+from torchrl_mappo.cli import main
+
+DISPERSION = ["env.scenario=dispersion",
+              "env.scenario_kwargs={n_agents: 4, n_food: 4, share_reward: true, food_radius: 0.02, "
+              "penalise_by_time: false}"]
+TINY = ["env.num_envs=4", "env.max_steps=20", "model.hidden_sizes=[16]", "train.frames_per_batch=80",
+        "train.total_frames=80", "train.minibatch_size=40", "train.num_epochs=1", "train.eval_every=null",
+        "run.progress_bar=false"]
+
+
+def agent_spread():
+    spec = importlib.util.spec_from_file_location("agent_spread", REPO / "benchmarks" / "agent_spread.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("agent_id", [False, True])
+def test_only_agent_ids_let_a_shared_deterministic_policy_split_its_agents(tmp_path, agent_id):
+    """Dispersion starts every agent at the origin: a shared actor played deterministically moves them as one.
+
+    Without agent ids the agents' mean pairwise distance stays exactly 0 for the whole episode, whatever the
+    weights; with ids (the recipe) even an untrained actor sends them apart. Sampling separates both.
+    """
+    name = f"id{int(agent_id)}"
+    assert main(["train", str(REPO / "configs" / "vmas.yaml"), *DISPERSION, *TINY, f"run.dir={tmp_path}",
+                 f"run.name={name}", f"model.actor_agent_id={str(agent_id).lower()}"]) == 0
+    spread = agent_spread().spread
+    deterministic = spread(str(tmp_path / name), episodes=4, seed=3, deterministic=True)
+    sampled = spread(str(tmp_path / name), episodes=4, seed=3, deterministic=False)
+    assert sampled["spread"] > 0.01
+    if agent_id:
+        assert deterministic["spread"] > 0.01, deterministic
+    else:
+        assert deterministic["spread"] == 0.0, deterministic
+
+
+def test_the_recipe_gives_actors_agent_ids():
+    cfg = load_config(REPO / "configs" / "vmas.yaml")
+    assert cfg.model.actor_agent_id and cfg.model.share_params
+
+
+@pytest.mark.slow
+def test_the_recipe_learns_dispersion():
+    """Seeded dispersion (4 agents, 4 foods, shared reward) with configs/vmas.yaml: after 96k frames the
+    deterministic evaluation return on the same 300 seeded episodes is >= 0.1 above the untrained actor's
+    (measured: 0.403 -> 0.543, per-episode std ~0.6, so each mean is within ~0.035; the untrained actor
+    already eats 0.4 food an episode because the agent ids split the agents up)."""
+    cfg = load_config(REPO / "configs" / "vmas.yaml", [
+        *DISPERSION, "train.total_frames=96000", "train.seed=0", "train.eval_every=96000",
+        "train.eval_episodes=300", "run.progress_bar=false", "train.num_threads=1",
+    ])
+    trainer = Trainer.from_config(cfg)
+    untrained = trainer.evaluation()  # isolated RNG: training is unchanged by it
+    trained = trainer.train()[-1]
+    before, after = (r["eval/agents/episode_return"] for r in (untrained, trained))
+    assert after - before >= 0.1, (untrained, trained)
