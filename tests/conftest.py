@@ -1,3 +1,5 @@
+import importlib.util
+import sys
 import warnings
 from pathlib import Path
 
@@ -8,6 +10,15 @@ from torchrl_mappo.config import config_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+def load_benchmark(script: str, name: str | None = None):
+    """Import ``benchmarks/<script>.py`` (not a package) as a module named ``name`` (default: the script's)."""
+    spec = importlib.util.spec_from_file_location(name or script, REPO / "benchmarks" / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 warnings.filterwarnings("ignore", message="You requested advantage normalization")
 

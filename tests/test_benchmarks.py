@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_benchmark
 
 TINY = ["env.num_envs=4", "env.max_steps=20", "train.frames_per_batch=80", "train.minibatch_size=40",
         "train.num_epochs=1", "model.hidden_sizes=[16,16]"]
@@ -66,13 +66,7 @@ def test_harness_rejects_benchmarl_without_its_virtualenv(tmp_path):
 
 
 def load_harness():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_run", REPO / "benchmarks" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("run", "bench_run")
 
 
 def test_benchmarl_model_and_threads_reach_both_commands(tmp_path):

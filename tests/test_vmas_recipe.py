@@ -1,9 +1,7 @@
 """configs/vmas.yaml, the one VMAS recipe (issue 12): why its actors see agent ids, and that it learns dispersion."""
-import importlib.util
-
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_benchmark
 from torchrl_mappo import Trainer, load_config
 from torchrl_mappo.cli import main
 
@@ -13,13 +11,6 @@ DISPERSION = ["env.scenario=dispersion",
 TINY = ["env.num_envs=4", "env.max_steps=20", "model.hidden_sizes=[16]", "train.frames_per_batch=80",
         "train.total_frames=80", "train.minibatch_size=40", "train.num_epochs=1", "train.eval_every=null",
         "run.progress_bar=false"]
-
-
-def agent_spread():
-    spec = importlib.util.spec_from_file_location("agent_spread", REPO / "benchmarks" / "agent_spread.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("agent_id", [False, True])
@@ -32,7 +23,7 @@ def test_only_agent_ids_let_a_shared_deterministic_policy_split_its_agents(tmp_p
     name = f"id{int(agent_id)}"
     assert main(["train", str(REPO / "configs" / "vmas.yaml"), *DISPERSION, *TINY, f"run.dir={tmp_path}",
                  f"run.name={name}", f"model.actor_agent_id={str(agent_id).lower()}"]) == 0
-    spread = agent_spread().spread
+    spread = load_benchmark("agent_spread").spread
     deterministic = spread(str(tmp_path / name), episodes=4, seed=3, deterministic=True)
     sampled = spread(str(tmp_path / name), episodes=4, seed=3, deterministic=False)
     assert sampled["spread"] > 0.01
