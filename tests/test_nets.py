@@ -24,6 +24,21 @@ def test_tanh_matches_torch_tanh_in_value_and_gradient():
     assert y.abs().max() <= 1.0
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_tanh_of_a_half_precision_input_is_float32_tanh_rounded(dtype):
+    """Under autocast the activation's input is bf16/fp16: computed in float32, returned in that dtype."""
+    x = (torch.randn(200, 64) * 3).to(dtype).requires_grad_()
+    g = torch.randn(200, 64).to(dtype)
+    y = Tanh()(x)
+    (gx,) = torch.autograd.grad(y, x, g)
+    assert y.dtype == dtype and gx.dtype == dtype
+    y_ref = torch.tanh(x.detach().float())
+    # float32 tanh (within 2e-7) rounded once to the dtype
+    torch.testing.assert_close(y.float(), y_ref, atol=torch.finfo(dtype).eps, rtol=torch.finfo(dtype).eps)
+    gx_ref = (1 - y_ref ** 2) * g.float()
+    torch.testing.assert_close(gx.float(), gx_ref, atol=1e-6, rtol=torch.finfo(dtype).eps)
+
+
 def test_tanh_works_under_vmap():
     x = torch.randn(4, 7, 5)
     out = torch.func.vmap(Tanh())(x)

@@ -37,11 +37,18 @@ class Tanh(nn.Module):
     a navigation update 1.06x faster). ``model.activation: tanh`` uses it;
     off the CPU it is plain ``torch.tanh``. Parameter-free: checkpoints are
     the same as with ``nn.Tanh``.
+
+    A bfloat16/float16 input (``train.autocast``) is computed in float32 and
+    rounded back: the CPU's half-precision ``sigmoid`` converts element by
+    element and is slower than the float32 round trip (a [1200, 256]
+    activation, forward + backward: 0.61 ms -> 0.42 ms).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             return torch.tanh(x)
+        if x.dtype in (torch.bfloat16, torch.float16):
+            return _SigmoidTanh.apply(x.float()).to(x.dtype)
         return _SigmoidTanh.apply(x)
 
 
