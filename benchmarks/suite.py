@@ -160,7 +160,9 @@ def task_record(args, task: str) -> dict:
         "best": mean_std(best), "stable": sum(stable), "end_ge_120k": sum(e >= a for e, a in zip(end, at_120k)),
         "end_frames": end_frames, "fps": mean_std(fps), "benchmarl_120k": mean_std(theirs),
         "benchmarl_seeds": sum(not math.isnan(v) for v in theirs),
-        "raw": {"eval_120k": at_120k, "eval_end": end, "best": best, "benchmarl_120k": theirs},
+        # The seeds this task has (the report's seed list is the union over tasks).
+        "raw": {"eval_120k": at_120k, "eval_end": end, "best": best,
+                "benchmarl_120k": [v for v in theirs if not math.isnan(v)]},
     }
 
 

@@ -168,6 +168,23 @@ def test_suite_runs_a_task_reports_its_evaluations_and_does_not_redo_it(tmp_path
     assert again.returncode == 0 and "0 runs to do" in again.stdout
 
 
+def test_suite_lists_only_the_benchmarl_seeds_a_task_has(tmp_path):
+    """The report's BenchMARL seeds are the union over tasks; a task's per-seed values and its mean
+    use the seeds it has (no padding with nan)."""
+    suite = load_benchmark("suite")
+    for task, seeds in (("navigation", [0, 1, 2]), ("discovery", [0, 1, 2, 3, 4])):
+        for seed in seeds:
+            d = tmp_path / "benchmarl" / task / f"seed{seed}"
+            d.mkdir(parents=True)
+            (d / "curve.csv").write_text(f"iteration,frames,eval_return\n1,120000,{seed + 1}\n")
+    args = suite.parse_args(["--report-only", "--out", str(tmp_path), "--tasks", "navigation", "discovery"])
+    args.benchmarl_seeds = [0, 1, 2, 3, 4]
+    nav, disc = suite.task_record(args, "navigation"), suite.task_record(args, "discovery")
+    assert nav["raw"]["benchmarl_120k"] == [1.0, 2.0, 3.0] and nav["benchmarl_seeds"] == 3
+    assert disc["raw"]["benchmarl_120k"] == [1.0, 2.0, 3.0, 4.0, 5.0] and disc["benchmarl_seeds"] == 5
+    assert nav["benchmarl_120k"][0] == pytest.approx(2.0)
+
+
 def test_suite_rejects_an_evaluation_period_that_misses_120k(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/suite.py", "--eval-every", "7000", "--out", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True)
