@@ -4,7 +4,10 @@
 
 1. Forward + backward of one activation tensor of the shapes MAPPO's networks
    produce (minibatch x agents x hidden), best of ``--reps`` x 20 calls each,
-   for ``torch.tanh`` (``nn.Tanh``), the sigmoid form, and ReLU as a floor.
+   for ``torch.tanh`` (``nn.Tanh``), the sigmoid form, and ReLU as a floor;
+   then in bfloat16 (``train.autocast``'s dtype on CPU), with a dense
+   gradient: ``torch.tanh``, ``Tanh`` (the sigmoid form, in bf16) and the
+   same computed in float32 and rounded back.
 2. A whole update (``Trainer.update``: every epoch and minibatch) of the
    config's trainer, built twice from the same seed, once with ``nn.Tanh`` and
    once with ``Tanh``, timed alternately on the same batch (best and median of
@@ -40,7 +43,7 @@ def best_ms(fn, reps: int, calls: int = 20) -> float:
 def micro(reps: int) -> None:
     import torch
 
-    from torchrl_mappo.modules.nets import Tanh
+    from torchrl_mappo.modules.nets import Tanh, _SigmoidTanh
 
     fast = Tanh()
     print("forward + backward of one activation, ms (best of", reps, "x 20):")
@@ -58,6 +61,22 @@ def micro(reps: int) -> None:
         t_fast = best_ms(run(fast), reps)
         t_relu = best_ms(run(torch.relu), reps)
         print(f"{str(list(shape)):>18} {t_tanh:11.3f} {t_fast:12.3f} {t_relu:8.3f} {t_tanh / t_fast:8.1f}x")
+    print("bfloat16, forward + backward, ms (best of", reps, "x 20):")
+    print(f"{'shape':>18} {'torch.tanh':>11} {'Tanh (ours)':>12} {'via float32':>12}")
+    for shape in [(1200, 256), (1000, 3, 256), (400, 256)]:
+        x0 = torch.randn(*shape).to(torch.bfloat16)
+        g = torch.randn(*shape).to(torch.bfloat16)  # a dense gradient, as from the next layer
+
+        def run(f):
+            def once():
+                x = x0.detach().requires_grad_()
+                f(x).backward(g)
+            return once
+
+        t_tanh = best_ms(run(torch.tanh), reps)
+        t_fast = best_ms(run(fast), reps)
+        t_f32 = best_ms(run(lambda x: _SigmoidTanh.apply(x.float()).to(x.dtype)), reps)
+        print(f"{str(list(shape)):>18} {t_tanh:11.3f} {t_fast:12.3f} {t_f32:12.3f}")
 
 
 def update_ab(config: str, overrides: list[str], reps: int) -> None:

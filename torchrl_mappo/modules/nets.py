@@ -38,17 +38,13 @@ class Tanh(nn.Module):
     off the CPU it is plain ``torch.tanh``. Parameter-free: checkpoints are
     the same as with ``nn.Tanh``.
 
-    A bfloat16/float16 input (``train.autocast``) is computed in float32 and
-    rounded back: the CPU's half-precision ``sigmoid`` converts element by
-    element and is slower than the float32 round trip (a [1200, 256]
-    activation, forward + backward: 0.61 ms -> 0.42 ms).
+    A bfloat16 input (``train.autocast``) stays in bfloat16: computing it in
+    float32 and rounding back is slower (``benchmarks/activations.py``).
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             return torch.tanh(x)
-        if x.dtype in (torch.bfloat16, torch.float16):
-            return _SigmoidTanh.apply(x.float()).to(x.dtype)
         return _SigmoidTanh.apply(x)
 
 
