@@ -48,34 +48,30 @@ def micro(reps: int) -> None:
     fast = Tanh()
     print("forward + backward of one activation, ms (best of", reps, "x 20):")
     print(f"{'shape':>18} {'torch.tanh':>11} {'Tanh (ours)':>12} {'relu':>8} {'speed-up':>9}")
+    def run(f, x0, g=None):
+        def once():
+            x = x0.detach().requires_grad_()
+            if g is None:
+                f(x).sum().backward()
+            else:
+                f(x).backward(g)
+        return once
+
     for shape in [(1000, 3, 64), (1000, 3, 256), (400, 3, 64), (120, 3, 64)]:
         x0 = torch.randn(*shape)
 
-        def run(f):
-            def once():
-                x = x0.detach().requires_grad_()
-                f(x).sum().backward()
-            return once
-
-        t_tanh = best_ms(run(torch.tanh), reps)
-        t_fast = best_ms(run(fast), reps)
-        t_relu = best_ms(run(torch.relu), reps)
+        t_tanh = best_ms(run(torch.tanh, x0), reps)
+        t_fast = best_ms(run(fast, x0), reps)
+        t_relu = best_ms(run(torch.relu, x0), reps)
         print(f"{str(list(shape)):>18} {t_tanh:11.3f} {t_fast:12.3f} {t_relu:8.3f} {t_tanh / t_fast:8.1f}x")
     print("bfloat16, forward + backward, ms (best of", reps, "x 20):")
     print(f"{'shape':>18} {'torch.tanh':>11} {'Tanh (ours)':>12} {'via float32':>12}")
     for shape in [(1200, 256), (1000, 3, 256), (400, 256)]:
         x0 = torch.randn(*shape).to(torch.bfloat16)
         g = torch.randn(*shape).to(torch.bfloat16)  # a dense gradient, as from the next layer
-
-        def run(f):
-            def once():
-                x = x0.detach().requires_grad_()
-                f(x).backward(g)
-            return once
-
-        t_tanh = best_ms(run(torch.tanh), reps)
-        t_fast = best_ms(run(fast), reps)
-        t_f32 = best_ms(run(lambda x: _SigmoidTanh.apply(x.float()).to(x.dtype)), reps)
+        t_tanh = best_ms(run(torch.tanh, x0, g), reps)
+        t_fast = best_ms(run(fast, x0, g), reps)
+        t_f32 = best_ms(run(lambda x: _SigmoidTanh.apply(x.float()).to(x.dtype), x0, g), reps)
         print(f"{str(list(shape)):>18} {t_tanh:11.3f} {t_fast:12.3f} {t_f32:12.3f}")
 
 
