@@ -461,3 +461,46 @@ def test_adam_is_fused_on_cpu():
     trainer = trainer_with(separate_optimizers=True)
     assert all(opt.defaults["fused"] for opt in trainer.optimizers[G])
     trainer.collector.shutdown()
+
+
+class _TwoGroups:
+    """What ``alike_at_reset`` reads of an env: a reset where group "a"'s agents 0 and 2 see the same."""
+
+    batch_size = torch.Size([2])
+
+    def reset(self):
+        a = torch.arange(2 * 3 * 4, dtype=torch.float32).reshape(2, 3, 4)
+        a[1, 2] = a[1, 0]
+        return TensorDict({keys.observation("a"): a, keys.observation("b"): torch.randn(2, 2, 4)}, batch_size=[2])
+
+
+def test_auto_agent_ids_resolve_per_group_into_the_config():
+    from torchrl_mappo.build import resolve_agent_ids
+    from torchrl_mappo.config import config_from_dict
+
+    env = _TwoGroups()
+    cfg = config_from_dict({"model": {"actor_agent_id": "auto"}})
+    out = resolve_agent_ids(cfg, env, ["a", "b"])
+    assert cfg.model.actor_agent_id == "auto"  # the caller's config is not changed
+    assert out.group_model("a").actor_agent_id is True and out.group_model("b").actor_agent_id is False
+    assert out.model.actor_agent_id is False and out.group("a").model == {"actor_agent_id": True}
+    # one group's own auto, the other's explicit value kept
+    cfg = config_from_dict({"per_group": {"b": {"model": {"actor_agent_id": "auto"}}}})
+    out = resolve_agent_ids(cfg, env, ["a", "b"])
+    assert out.group_model("b").actor_agent_id is False and out.model.actor_agent_id is False
+    # alike, but per-agent networks or communicating actors already tell agents apart: no id
+    for model in ({"share_params": False}, {"communication": "attention"}):
+        cfg = config_from_dict({"model": {"actor_agent_id": "auto", **model}})
+        assert resolve_agent_ids(cfg, env, ["a"]).group_model("a").actor_agent_id is False
+    # nothing to resolve: the same object back
+    cfg = config_from_dict({})
+    assert resolve_agent_ids(cfg, env, ["a", "b"]) is cfg
+
+
+def test_auto_agent_ids_in_make_actor(env):
+    """make_actor on its own resolves ``auto`` too: navigation's agents start apart, so no id."""
+    from torchrl_mappo.modules.nets import AppendAgentId
+
+    actor = make_actor(env, G, ModelConfig(hidden_sizes=[16], actor_agent_id="auto"))
+    assert not any(isinstance(m, AppendAgentId) for m in actor.modules())
+

@@ -1,9 +1,13 @@
 """configs/vmas.yaml, the one VMAS recipe (issue 12): why its actors see agent ids, and that it learns dispersion."""
+import csv
+
 import pytest
+import torch
 
 from conftest import REPO, load_benchmark
 from torchrl_mappo import Trainer, load_config
 from torchrl_mappo.cli import main
+from torchrl_mappo.modules.nets import AppendAgentId
 
 DISPERSION = ["env.scenario=dispersion",
               "env.scenario_kwargs={n_agents: 4, n_food: 4, share_reward: true, food_radius: 0.02, "
@@ -33,9 +37,33 @@ def test_only_agent_ids_let_a_shared_deterministic_policy_split_its_agents(tmp_p
         assert deterministic["spread"] == 0.0, deterministic
 
 
-def test_the_recipe_gives_actors_agent_ids():
+def test_the_recipe_gives_agent_ids_where_agents_start_alike():
     cfg = load_config(REPO / "configs" / "vmas.yaml")
-    assert cfg.model.actor_agent_id and cfg.model.share_params
+    assert cfg.model.actor_agent_id == "auto" and cfg.model.share_params
+
+
+@pytest.mark.parametrize("scenario, ids", [(DISPERSION, True), (["env.scenario=discovery"], False)],
+                         ids=["dispersion", "discovery"])
+def test_auto_agent_ids_are_decided_once_and_saved(tmp_path, scenario, ids):
+    """``actor_agent_id: auto`` on the recipe: dispersion (every agent at the origin) gets ids, discovery
+    (random starts) none; the run's config.yaml and checkpoint say which, and a resume builds the same actor."""
+    args = ["train", str(REPO / "configs" / "vmas.yaml"), *scenario, *TINY, f"run.dir={tmp_path}", "run.name=r"]
+    assert main(args) == 0
+    run = tmp_path / "r"
+    saved = load_config(run / "config.yaml")
+    assert saved.model.actor_agent_id is ids
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["config"]["model"]["actor_agent_id"] is ids
+    trainer = Trainer.from_config(saved)
+    assert any(isinstance(m, AppendAgentId) for m in trainer.actors["agents"].modules()) is ids
+    trainer.collector.shutdown()
+    assert main(["train", "--resume", str(run), "train.total_frames=160"]) == 0
+    assert load_config(run / "config.yaml").model.actor_agent_id is ids
+    # resolving it (a reset of the env) leaves the training as the explicit value would make it
+    assert main([*args[:-1], "run.name=explicit", f"model.actor_agent_id={str(ids).lower()}"]) == 0
+    first, explicit = ([{k: v for k, v in row.items() if k.startswith("agents/")}
+                        for row in csv.DictReader(open(d / "metrics.csv"))] for d in (run, tmp_path / "explicit"))
+    assert first[:1] == explicit and explicit[0]["agents/loss_objective"]
 
 
 @pytest.mark.slow

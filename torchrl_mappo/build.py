@@ -22,7 +22,8 @@ from torchrl.objectives import LossModule
 
 from torchrl_mappo.config import Config, ConfigError, TrainConfig
 
-__all__ = ["Pipeline", "adam", "build", "check_stages_fit", "make_optimizers", "make_stage_collector"]
+__all__ = ["Pipeline", "adam", "build", "check_stages_fit", "make_optimizers", "make_stage_collector",
+           "resolve_agent_ids"]
 
 
 @dataclass
@@ -47,6 +48,9 @@ class Pipeline:
     ``{group: TurnPool}`` of the ``alternate.groups`` (:mod:`torchrl_mappo.alternate`)."""
     evaluation: Any = None
     """``train.eval_every``'s :class:`~torchrl_mappo.evaluate.PeriodicEvaluation` (``None``: off)."""
+    config: Config | None = None
+    """The config built, with what the env decided filled in (``model.actor_agent_id: auto``):
+    what the run's ``config.yaml`` and checkpoints hold."""
 
 
 def adam(params, lr: float) -> torch.optim.Optimizer:
@@ -107,6 +111,28 @@ def _checked_env(cfg: Config, ready: EnvBase | None, seed: int) -> EnvBase:
     return env
 
 
+def resolve_agent_ids(cfg: Config, env: EnvBase, groups: list[str]) -> Config:
+    """``cfg`` with ``model.actor_agent_id: auto`` replaced, for each of ``groups``, by what it
+    resolves to on ``env`` (:func:`~torchrl_mappo.modules.actor.actor_agent_id`), so that a resumed
+    or evaluated run builds the same actors from its saved config. A shared ``auto`` that resolves
+    alike for every group becomes one value; otherwise the groups that differ get ``per_group``."""
+    from torchrl_mappo.modules.actor import actor_agent_id
+
+    auto = [g for g in groups if cfg.group_model(g).actor_agent_id == "auto"]
+    if not auto:
+        return cfg
+    found = {g: actor_agent_id(env, g, cfg.group_model(g)) for g in auto}
+    per_group = dict(cfg.per_group)
+    shared = [g for g in auto if "actor_agent_id" not in cfg.group(g).model]
+    base = all(found[g] for g in shared) if shared else cfg.model.actor_agent_id
+    for g in auto:
+        if g not in shared or found[g] != base:
+            group = cfg.group(g)
+            per_group[g] = dataclasses.replace(group, model={**group.model, "actor_agent_id": found[g]})
+    model = dataclasses.replace(cfg.model, actor_agent_id=False if base == "auto" else base)
+    return dataclasses.replace(cfg, model=model, per_group=per_group)
+
+
 def build(
     cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None,
     env: EnvBase | None = None,
@@ -150,6 +176,10 @@ def build(
     groups = list(env.group_map)
     cfg.check_groups(groups)
     kinds = {g: cfg.group(g).kind()[0] for g in groups}
+    resolved = resolve_agent_ids(cfg, env, [g for g in groups if kinds[g] == "learn"])
+    if resolved is not cfg:
+        cfg = resolved
+        env.set_seed(t.seed + stage)  # its reset must not shift the training's env seeds
     learners = [g for g in groups if kinds[g] == "learn"]
     if not learners:
         raise ConfigError(
@@ -225,7 +255,7 @@ def build(
     sinks = _make_sinks(cfg, run_dir, resume) if run_dir is not None else None
     from torchrl_mappo.evaluate import make_evaluation
 
-    return Pipeline(env, actors, losses, optimizers, collector, sinks, pools, make_evaluation(staged, actors))
+    return Pipeline(env, actors, losses, optimizers, collector, sinks, pools, make_evaluation(staged, actors), cfg)
 
 
 def check_stages_fit(cfg: Config, actors: Mapping[str, TensorDictModuleBase], losses: Mapping[str, LossModule]) -> None:

@@ -179,8 +179,12 @@ class ModelConfig(_Section):
     critic_joint_actions: bool = False
     """The critic also sees the OTHER agents' actions (never the agent's own: a baseline that
     depends on the agent's own action would bias its policy gradient)."""
-    actor_agent_id: bool = False
-    """Append a one-hot agent id to the actor's input (lets shared parameters tell agents apart)."""
+    actor_agent_id: bool | Literal["auto"] = False
+    """Append a one-hot agent id to the actor's input (lets shared parameters tell agents apart).
+    ``auto``: only where, on a reset of the env, two agents of the group observe exactly the same
+    (VMAS dispersion: all start at the origin), which a shared policy played deterministically could
+    never split; with ``share_params: false`` or communicating actors, no id. Resolved once when the
+    run is built; the run's ``config.yaml`` and checkpoints hold the answer."""
     critic_agent_id: bool = False
     """Append a one-hot agent id to the critic's input."""
     orthogonal_init: bool = False
@@ -243,7 +247,7 @@ class ModelConfig(_Section):
         self._check_attention(where)
         self._check_communication(where)
         for net in ("critic", "actor"):
-            self._need(not (getattr(self, f"{net}_agent_id") and not self.share_params), where, f"{net}_agent_id",
+            self._need(not (getattr(self, f"{net}_agent_id") is True and not self.share_params), where, f"{net}_agent_id",
                        f"with model.share_params: false every agent has its own {net}, for which its id is a "
                        "constant input (a bias); drop it, or set model.share_params: true")
 
@@ -262,7 +266,7 @@ class ModelConfig(_Section):
         self._need(self.recurrent == "none", where, "recurrent",
                    "model.communication: attention has no memory (a recurrent communicating actor is not built); "
                    "set model.recurrent: none, or model.communication: none")
-        self._need(not self.actor_agent_id, where, "actor_agent_id",
+        self._need(self.actor_agent_id is not True, where, "actor_agent_id",
                    "model.communication: attention tells agents apart by their messages, and agent ids would tie "
                    "the actor to the agent count; drop it, or set model.communication: none")
 

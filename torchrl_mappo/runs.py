@@ -224,7 +224,7 @@ def start_run(config: str | Path | Config, overrides: Sequence[str] = ()) -> Run
     except BaseException:
         claim.abandon()
         raise
-    claim.commit(cfg)
+    claim.commit(trainer.config)  # as built (an ``auto`` resolved)
     return Run(trainer, claim.run_dir, f"run directory: {claim.run_dir}", claim.lock)
 
 
@@ -258,7 +258,7 @@ def resume_run(target: str | Path, overrides: Sequence[str] = ()) -> Run:
     except BaseException:
         lock.release()
         raise
-    write_config(run_dir, cfg)
+    write_config(run_dir, trainer.config)
     if not restart:
         hello = f"resuming {run_dir} at iteration {trainer.iteration} ({trainer.frames} frames)"
         return Run(trainer, run_dir, hello, lock)

@@ -187,6 +187,7 @@ class Trainer:
         from torchrl_mappo.build import build, make_stage_collector
 
         p = build(cfg, run_dir=run_dir, resume=resume, env=env)
+        cfg = p.config  # with what the env decided (model.actor_agent_id: auto)
         curriculum = None
         if cfg.train.curriculum:
             stages = check_stages(cfg.train.curriculum, "train", cfg.train.total_frames, cfg.train.eval_every)

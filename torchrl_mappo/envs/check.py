@@ -26,7 +26,7 @@ from torchrl.envs import EnvBase
 from torchrl_mappo import keys
 from torchrl_mappo.config import Config, ConfigError, EnvConfig, ModelConfig
 
-__all__ = ["EnvReport", "check_env", "inspect_env", "run_checks"]
+__all__ = ["EnvReport", "alike_at_reset", "check_env", "inspect_env", "run_checks"]
 
 
 @dataclass
@@ -249,6 +249,27 @@ def run_checks(env: EnvBase, steps: int = 8, seed: int | None = 0) -> list[str]:
             "or clean them in a transform (e.g. torch.nan_to_num) before training"
         )
     return problems
+
+
+def alike_at_reset(env: EnvBase, groups: list[str]) -> set[str]:
+    """The ``groups`` in which, on a reset of ``env``, two agents of one env observe exactly the same.
+
+    A network shared by such agents, played deterministically, moves them alike
+    from then on (VMAS dispersion's agents all start at the origin): what
+    ``model.actor_agent_id: auto`` adds an agent id for. The env is reset
+    once; the torch RNG is left as it was.
+    """
+    with torch.random.fork_rng():
+        td = env.reset()
+    alike = set()
+    for group in groups:
+        obs = td.get(keys.observation(group))
+        b = len(env.batch_size)
+        n_agents = obs.shape[b]
+        per_env = obs.reshape(obs.shape[:b].numel(), n_agents, -1)  # [envs, agents, features]
+        if any(torch.unique(agents, dim=0).shape[0] < n_agents for agents in per_env):
+            alike.add(group)
+    return alike
 
 
 def check_env(cfg: Config, env: EnvBase | None = None) -> tuple[EnvReport, EnvBase | None]:

@@ -32,6 +32,19 @@ def group_sizes(env: EnvBase, group: str) -> tuple[int, int]:
     return n_agents, obs_spec.shape[1:].numel()
 
 
+def actor_agent_id(env: EnvBase, group: str, cfg_model: ModelConfig) -> bool:
+    """``cfg_model.actor_agent_id`` for ``group``, with ``auto`` resolved: an id where the actor is
+    shared and not communicating, and two of the group's agents observe the same on a reset of
+    ``env`` (:func:`~torchrl_mappo.envs.check.alike_at_reset`, which resets it once)."""
+    if cfg_model.actor_agent_id != "auto":
+        return bool(cfg_model.actor_agent_id)
+    if not cfg_model.share_params or cfg_model.communication != "none":
+        return False
+    from torchrl_mappo.envs.check import alike_at_reset
+
+    return group in alike_at_reset(env, [group])
+
+
 def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> ProbabilisticActor:
     """Build the policy of ``group``.
 
@@ -50,7 +63,8 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     one per agent evaluated in a single vmapped call. Where the env gives
     ``(group, "action_mask")`` (PettingZoo), the Categorical is TorchRL's
     ``MaskedCategorical``: a forbidden action has probability 0. ``actor_agent_id``
-    appends a one-hot agent id to each agent's observation;
+    appends a one-hot agent id to each agent's observation (``auto``: see
+    :func:`actor_agent_id`, which resets ``env`` once);
     ``orthogonal_init`` initialises the network orthogonally.
 
     ``cfg_model.recurrent: gru``: ``MLP -> GRU -> linear head``
@@ -69,6 +83,7 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
     nothing). Its weights do not depend on the agent count.
     """
     n_agents, obs_dim = group_sizes(env, group)
+    agent_id = actor_agent_id(env, group, cfg_model)
     obs_ndim = len(env.observation_spec_unbatched[keys.observation(group)].shape) - 1
     action_spec = env.full_action_spec_unbatched[keys.action(group)]
     share = cfg_model.share_params
@@ -86,14 +101,14 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
             if cfg_model.orthogonal_init:
                 orthogonal_init_(net.head, last_gain=0.01)
             return net
-        extra = n_agents if cfg_model.actor_agent_id else 0
+        extra = n_agents if agent_id else 0
         if recurrent:
             return _recurrent(obs_dim + extra, out_features)
         net = make_agent_mlp(obs_dim + extra, out_features, n_agents, cfg_model, share_params=share)
         if cfg_model.orthogonal_init:
             orthogonal_init_(net, last_gain=0.01)
         layers = [FlattenTrailing([obs_ndim])] if obs_ndim > 1 else []
-        if cfg_model.actor_agent_id:
+        if agent_id:
             layers.append(AppendAgentId(n_agents))
         return nn.Sequential(*layers, net) if layers else net
 
@@ -106,7 +121,7 @@ def make_actor(env: EnvBase, group: str, cfg_model: ModelConfig) -> Probabilisti
             for w in head.weight.view(-1, *head.weight.shape[-2:]):
                 nn.init.orthogonal_(w, gain=0.01)
             nn.init.zeros_(head.bias)
-        first = [AppendAgentId(n_agents)] if cfg_model.actor_agent_id else []
+        first = [AppendAgentId(n_agents)] if agent_id else []
         return RecurrentNet(
             Chain(FlattenTrailing([obs_ndim]), *first, encoder),
             CELLS[cfg_model.recurrent](h, h, cfg_model.recurrent_layers, n_agents, share), head,
