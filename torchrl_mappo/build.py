@@ -176,11 +176,11 @@ def build(
     groups = list(env.group_map)
     cfg.check_groups(groups)
     kinds = {g: cfg.group(g).kind()[0] for g in groups}
-    resolved = resolve_agent_ids(cfg, env, [g for g in groups if kinds[g] == "learn"])
+    learners = [g for g in groups if kinds[g] == "learn"]
+    resolved = resolve_agent_ids(cfg, env, learners)
     if resolved is not cfg:
         cfg = resolved
         env.set_seed(t.seed + stage)  # its reset must not shift the training's env seeds
-    learners = [g for g in groups if kinds[g] == "learn"]
     if not learners:
         raise ConfigError(
             f"per_group: no group of the env ({', '.join(groups)}) has policy: learn, so nothing "

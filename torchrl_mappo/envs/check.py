@@ -261,10 +261,9 @@ def alike_at_reset(env: EnvBase, groups: list[str]) -> set[str]:
     """
     with torch.random.fork_rng():
         td = env.reset()
-    alike = set()
+    alike, b = set(), len(env.batch_size)
     for group in groups:
         obs = td.get(keys.observation(group))
-        b = len(env.batch_size)
         n_agents = obs.shape[b]
         per_env = obs.reshape(obs.shape[:b].numel(), n_agents, -1)  # [envs, agents, features]
         if any(torch.unique(agents, dim=0).shape[0] < n_agents for agents in per_env):
