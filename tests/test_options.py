@@ -503,4 +503,3 @@ def test_auto_agent_ids_in_make_actor(env):
 
     actor = make_actor(env, G, ModelConfig(hidden_sizes=[16], actor_agent_id="auto"))
     assert not any(isinstance(m, AppendAgentId) for m in actor.modules())
-
