@@ -44,11 +44,12 @@ def test_the_recipe_gives_agent_ids_where_agents_start_alike():
 
 @pytest.mark.parametrize("scenario, ids", [(DISPERSION, True), (["env.scenario=discovery"], False)],
                          ids=["dispersion", "discovery"])
-def test_auto_agent_ids_are_decided_once_and_saved(tmp_path, scenario, ids):
+def test_auto_agent_ids_are_decided_once_and_saved(tmp_path, capsys, scenario, ids):
     """``actor_agent_id: auto`` on the recipe: dispersion (every agent at the origin) gets ids, discovery
-    (random starts) none; the run's config.yaml and checkpoint say which, and a resume builds the same actor."""
+    (random starts) none; the run says so, its config.yaml and checkpoint hold it, and a resume builds the same actor."""
     args = ["train", str(REPO / "configs" / "vmas.yaml"), *scenario, *TINY, f"run.dir={tmp_path}", "run.name=r"]
     assert main(args) == 0
+    assert f"note: model.actor_agent_id: auto -> {str(ids).lower()} for group 'agents'" in capsys.readouterr().out
     run = tmp_path / "r"
     saved = load_config(run / "config.yaml")
     assert saved.model.actor_agent_id is ids

@@ -179,6 +179,11 @@ def build(
     learners = [g for g in groups if kinds[g] == "learn"]
     resolved = resolve_agent_ids(cfg, env, learners)
     if resolved is not cfg:
+        for g in learners:
+            if cfg.group_model(g).actor_agent_id == "auto":
+                ids = resolved.group_model(g).actor_agent_id
+                why = " (two of its agents observe the same at a reset)" if ids else ""
+                print(f"note: model.actor_agent_id: auto -> {str(ids).lower()} for group {g!r}{why}", flush=True)
         cfg = resolved
         env.set_seed(t.seed + stage)  # its reset must not shift the training's env seeds
     if not learners:
