@@ -133,6 +133,20 @@ def resolve_agent_ids(cfg: Config, env: EnvBase, groups: list[str]) -> Config:
     return dataclasses.replace(cfg, model=model, per_group=per_group)
 
 
+def _with_agent_ids(cfg: Config, env: EnvBase, learners: list[str], seed: int) -> Config:
+    """:func:`resolve_agent_ids`, a ``note:`` line per group it decided, and the env re-seeded after its reset."""
+    resolved = resolve_agent_ids(cfg, env, learners)
+    if resolved is cfg:
+        return cfg
+    for g in learners:
+        if cfg.group_model(g).actor_agent_id == "auto":
+            ids = resolved.group_model(g).actor_agent_id
+            why = " (two of its agents observe the same at a reset)" if ids else ""
+            print(f"note: model.actor_agent_id: auto -> {str(ids).lower()} for group {g!r}{why}", flush=True)
+    env.set_seed(seed)  # the reset must not shift the training's env seeds
+    return resolved
+
+
 def build(
     cfg: Config, *, run_dir: str | Path | None = None, resume: Mapping[str, Any] | None = None,
     env: EnvBase | None = None,
@@ -177,20 +191,12 @@ def build(
     cfg.check_groups(groups)
     kinds = {g: cfg.group(g).kind()[0] for g in groups}
     learners = [g for g in groups if kinds[g] == "learn"]
-    resolved = resolve_agent_ids(cfg, env, learners)
-    if resolved is not cfg:
-        for g in learners:
-            if cfg.group_model(g).actor_agent_id == "auto":
-                ids = resolved.group_model(g).actor_agent_id
-                why = " (two of its agents observe the same at a reset)" if ids else ""
-                print(f"note: model.actor_agent_id: auto -> {str(ids).lower()} for group {g!r}{why}", flush=True)
-        cfg = resolved
-        env.set_seed(t.seed + stage)  # its reset must not shift the training's env seeds
     if not learners:
         raise ConfigError(
             f"per_group: no group of the env ({', '.join(groups)}) has policy: learn, so nothing "
             "would be trained; let at least one group learn (per_group.<group>.policy: learn)"
         )
+    cfg = _with_agent_ids(cfg, env, learners, seed=t.seed + stage)
     actors = {
         g: make_random_actor(env, g) if kinds[g] == "random" else make_actor(env, g, cfg.group_model(g))
         for g in groups if kinds[g] in ("learn", "random")
