@@ -82,3 +82,22 @@ def test_the_recipe_learns_dispersion():
     trained = trainer.train()[-1]
     before, after = (r["eval/agents/episode_return"] for r in (untrained, trained))
     assert after - before >= 0.1, (untrained, trained)
+
+
+def test_dispersion_reference_teams(tmp_path):
+    """benchmarks/dispersion_reference.py: what dispersion pays a team that steers to food, on the suite's kwargs
+    (an episode returns 0-4: +1 to every agent per food eaten), and its probe of a trained run."""
+    ref = load_benchmark("dispersion_reference")
+    own, _ = ref.scripted("own", 8, 0)
+    nearest, _ = ref.scripted("nearest", 8, 0)
+    rand, _ = ref.scripted("random", 8, 0)
+    assert own == 4.0  # every agent to its own food: all four eaten in every episode
+    assert nearest > rand + 1.5, (nearest, rand)
+    assert main(["train", str(REPO / "configs" / "vmas.yaml"), *DISPERSION, *TINY, f"run.dir={tmp_path}",
+                 "run.name=r"]) == 0
+    ret, cos, dist = ref.trained(str(tmp_path / "r"), episodes=4, seed=1)
+    assert 0.0 <= ret <= 4.0 and -1.0 <= cos <= 1.0 and dist > 0.0, (ret, cos, dist)
+    assert main(["train", str(REPO / "configs" / "vmas.yaml"), "env.scenario=navigation", *TINY,
+                 f"run.dir={tmp_path}", "run.name=nav"]) == 0
+    with pytest.raises(SystemExit, match="a dispersion run is needed"):
+        ref.trained(str(tmp_path / "nav"), episodes=2, seed=1)
