@@ -74,6 +74,7 @@ MATCHED = [
     "train.num_epochs=45",           # on_policy_n_minibatch_iters (each a pass over the batch)
     "train.minibatch_size=400",      # on_policy_minibatch_size
     "train.lr=5e-5",                 # lr
+    "train.lr_schedule=constant",    # BenchMARL anneals no learning rate
     "train.max_grad_norm=5",         # clip_grad_norm: True, clip_grad_val: 5
     "loss.gamma=0.99",               # gamma
     "loss.lmbda=0.9",                # lmbda

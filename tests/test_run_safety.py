@@ -46,9 +46,10 @@ def cli(*args, **kw):
 
 @pytest.fixture(scope="module")
 def done_run(tmp_path_factory):
-    """A finished run (2 iterations, a checkpoint after each) to copy from."""
+    """A finished run (2 iterations, a checkpoint after each, a constant learning rate) to copy from."""
     root = tmp_path_factory.mktemp("done")
-    assert main(["train", NAV, f"run.dir={root}", "run.name=r", *TINY, "run.checkpoint_every=1"]) == 0
+    assert main(["train", NAV, f"run.dir={root}", "run.name=r", *TINY, "run.checkpoint_every=1",
+                 "train.lr_schedule=constant"]) == 0
     return root / "r"
 
 
