@@ -90,8 +90,8 @@ def trained(run: str, episodes: int, seed: int) -> tuple[float, float, float]:
                              on_step=record)
     env.close()
     group = next(iter(result["groups"]))
-    return (result["groups"][group]["return_mean"], float(torch.stack(cosines).mean()),
-            float(torch.stack(distances).mean()))
+    heading = float(torch.stack(cosines).mean()) if cosines else float("nan")  # nan: no agent ever moved
+    return result["groups"][group]["return_mean"], heading, float(torch.stack(distances).mean())
 
 
 def main(argv: list[str] | None = None) -> int:
