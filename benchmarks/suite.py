@@ -124,6 +124,21 @@ def evals(rows: list[dict]) -> list[tuple[float, float]]:
     return out
 
 
+def eval_se(rows: list[dict], run_dir: Path) -> float:
+    """How precise one of a run's evaluations is: the standard error of its mean (the episodes' std over
+    the square root of ``train.eval_episodes``, from the run's config.yaml), averaged over its evaluations
+    and learning groups; nan without evaluations."""
+    import yaml
+
+    config = run_dir / "config.yaml"
+    episodes = (yaml.safe_load(config.read_text()) or {}).get("train", {}).get("eval_episodes") if config.is_file() else None
+    stds = [v for row in rows for k, v in row.items()
+            if k.startswith("eval/") and k.endswith("/episode_return_std") and not math.isnan(v)]
+    if not episodes or not stds:
+        return math.nan
+    return statistics.fmean(stds) / math.sqrt(episodes)
+
+
 def at(points: list[tuple[float, float]], frames: float) -> float:
     """The evaluation at ``frames`` (the first at or after it)."""
     for f, v in points:
@@ -133,7 +148,7 @@ def at(points: list[tuple[float, float]], frames: float) -> float:
 
 
 def task_record(args, task: str) -> dict:
-    runs, fps = [], []
+    runs, fps, se = [], [], []
     for seed in args.seeds:
         run_dir = args.out / "runs" / task / f"seed{seed}"
         rows = read_rows(run_dir)
@@ -142,6 +157,7 @@ def task_record(args, task: str) -> dict:
         points = evals(rows)
         if points:
             runs.append(points)
+            se.append(eval_se(rows, run_dir))
         loop = rows[-1].get("wall_time", math.nan)
         fps.append(rows[-1]["frames"] / loop if loop and loop == loop else math.nan)
     theirs = []
@@ -157,7 +173,7 @@ def task_record(args, task: str) -> dict:
     end_frames = max((p[-1][0] for p in runs), default=math.nan)
     return {
         "task": task, "seeds": len(runs), "eval_120k": mean_std(at_120k), "eval_end": mean_std(end),
-        "best": mean_std(best), "stable": sum(stable), "end_ge_120k": sum(e >= a for e, a in zip(end, at_120k)),
+        "best": mean_std(best), "eval_se": mean_std(se), "stable": sum(stable), "end_ge_120k": sum(e >= a for e, a in zip(end, at_120k)),
         "end_frames": end_frames, "fps": mean_std(fps), "benchmarl_120k": mean_std(theirs),
         "benchmarl_seeds": sum(not math.isnan(v) for v in theirs),
         # The seeds this task has (the report's seed list is the union over tasks).
@@ -183,24 +199,26 @@ def report(args) -> str:
         f" vs BenchMARL 1.5.2 MAPPO", "",
         f"Evaluation return (deterministic, {args.eval_episodes} episodes, every {args.eval_every} frames), mean ± std "
         f"over seeds; BenchMARL: its own evaluation (10 deterministic episodes) at {AT} frames, its defaults. "
+        "s.e.: the standard error of one evaluation's mean (episode std / sqrt(episodes)), averaged over a run's "
+        "evaluations, mean over seeds: differences between evaluations within about twice it are noise. "
         "Stable: seeds whose last evaluation keeps >= 0.9 x their best; end >= 120k: seeds whose last evaluation "
         "is at least their 120k one.", "",
-        "| task | seeds | eval @120k | BenchMARL @120k | 120k verdict | eval @end | frames | best | stable "
+        "| task | seeds | eval @120k | BenchMARL @120k | 120k verdict | eval @end | frames | best | s.e. | stable "
         "| end >= 120k | frames/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in records:
         lines.append(
             f"| {r['task']} | {r['seeds']} | {fmt(r['eval_120k'])} | {fmt(r['benchmarl_120k'])} "
             f"({r['benchmarl_seeds']}) | {verdict(r)} | {fmt(r['eval_end'])} | {fmt_frames(r['end_frames'])} "
-            f"| {fmt(r['best'])} | {r['stable']}/{r['seeds']} | {r['end_ge_120k']}/{r['seeds']} "
+            f"| {fmt(r['best'])} | {fmt_value(r['eval_se'][0])} | {r['stable']}/{r['seeds']} | {r['end_ge_120k']}/{r['seeds']} "
             f"| {fmt(r['fps'], '.0f')} |")
     text = "\n".join(lines) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "suite.md").write_text(text)
     with (args.out / "suite.csv").open("w", newline="") as f:
         fields = ["task", "seeds", "eval_120k_mean", "eval_120k_std", "benchmarl_120k_mean", "benchmarl_120k_std",
-                  "benchmarl_seeds", "eval_end_mean", "eval_end_std", "end_frames", "best_mean", "stable",
+                  "benchmarl_seeds", "eval_end_mean", "eval_end_std", "end_frames", "best_mean", "eval_se_mean", "stable",
                   "end_ge_120k", "fps_mean", "per_seed_eval_120k", "per_seed_eval_end", "per_seed_benchmarl_120k"]
         w = csv.DictWriter(f, fields)
         w.writeheader()
@@ -210,7 +228,7 @@ def report(args) -> str:
                 "eval_120k_std": r["eval_120k"][1], "benchmarl_120k_mean": r["benchmarl_120k"][0],
                 "benchmarl_120k_std": r["benchmarl_120k"][1], "benchmarl_seeds": r["benchmarl_seeds"],
                 "eval_end_mean": r["eval_end"][0], "eval_end_std": r["eval_end"][1], "end_frames": r["end_frames"],
-                "best_mean": r["best"][0], "stable": r["stable"], "end_ge_120k": r["end_ge_120k"],
+                "best_mean": r["best"][0], "eval_se_mean": r["eval_se"][0], "stable": r["stable"], "end_ge_120k": r["end_ge_120k"],
                 "fps_mean": r["fps"][0], "per_seed_eval_120k": " ".join(f"{v:.4f}" for v in r["raw"]["eval_120k"]),
                 "per_seed_eval_end": " ".join(f"{v:.4f}" for v in r["raw"]["eval_end"]),
                 "per_seed_benchmarl_120k": " ".join(f"{v:.4f}" for v in r["raw"]["benchmarl_120k"]),
@@ -222,6 +240,10 @@ def report(args) -> str:
 def fmt(ms: tuple[float, float], spec: str = ".3f") -> str:
     m, s = ms
     return "-" if math.isnan(m) else f"{m:{spec}} ± {s:{spec}}"
+
+
+def fmt_value(v: float, spec: str = ".3f") -> str:
+    return "-" if math.isnan(v) else f"{v:{spec}}"
 
 
 def fmt_frames(f: float) -> str:

@@ -165,6 +165,11 @@ def test_suite_runs_a_task_reports_its_evaluations_and_does_not_redo_it(tmp_path
     with open(tmp_path / "suite.csv") as f:
         (record,) = list(csv.DictReader(f))
     assert float(record["eval_end_mean"]) == pytest.approx(float(cells[5].split(" ± ")[0]), abs=1e-3)
+    # s.e. of one evaluation: the episodes' std over sqrt(4 episodes), averaged over the run's two evaluations.
+    with open(tmp_path / "runs" / "navigation" / "seed0" / "metrics.csv") as f:
+        stds = [float(r["eval/agents/episode_return_std"]) for r in csv.DictReader(f) if r["eval/agents/episode_return_std"]]
+    assert len(stds) == 2 and float(cells[8]) == pytest.approx(sum(stds) / 2 / 2, abs=1e-3)
+    assert float(record["eval_se_mean"]) == pytest.approx(float(cells[8]), abs=1e-3)
     assert (tmp_path / "suite.png").stat().st_size > 0
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "0 runs to do" in again.stdout
