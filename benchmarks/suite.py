@@ -124,14 +124,19 @@ def evals(rows: list[dict]) -> list[tuple[float, float]]:
     return out
 
 
-def eval_se(rows: list[dict], run_dir: Path) -> float:
-    """How precise one of a run's evaluations is: the standard error of its mean (the episodes' std over
-    the square root of ``train.eval_episodes``, from the run's config.yaml), averaged over its evaluations
-    and learning groups; nan without evaluations."""
+def eval_episodes(run_dir: Path) -> int | None:
+    """The ``train.eval_episodes`` a run was trained with (its config.yaml), None if unknown."""
     import yaml
 
     config = run_dir / "config.yaml"
-    episodes = (yaml.safe_load(config.read_text()) or {}).get("train", {}).get("eval_episodes") if config.is_file() else None
+    return (yaml.safe_load(config.read_text()) or {}).get("train", {}).get("eval_episodes") if config.is_file() else None
+
+
+def eval_se(rows: list[dict], run_dir: Path) -> float:
+    """How precise one of a run's evaluations is: the standard error of its mean (the episodes' std over
+    the square root of the run's ``train.eval_episodes``), averaged over its evaluations and learning
+    groups; nan without evaluations."""
+    episodes = eval_episodes(run_dir)
     stds = [v for row in rows for k, v in row.items()
             if k.startswith("eval/") and k.endswith("/episode_return_std") and not math.isnan(v)]
     if not episodes or not stds:
@@ -194,10 +199,14 @@ def verdict(r: dict) -> str:
 
 def report(args) -> str:
     records = [task_record(args, t) for t in args.tasks]
+    # The runs' own evaluation size (a --report-only call need not repeat --eval-episodes).
+    sizes = sorted({n for t in args.tasks for seed in args.seeds
+                    if (n := eval_episodes(args.out / "runs" / t / f"seed{seed}")) is not None})
+    episodes = "/".join(map(str, sizes)) if sizes else str(args.eval_episodes)
     lines = [
         f"# VMAS suite: `{Path(args.config).relative_to(REPO) if Path(args.config).is_relative_to(REPO) else args.config}`"
         f" vs BenchMARL 1.5.2 MAPPO", "",
-        f"Evaluation return (deterministic, {args.eval_episodes} episodes, every {args.eval_every} frames), mean ± std "
+        f"Evaluation return (deterministic, {episodes} episodes, every {args.eval_every} frames), mean ± std "
         f"over seeds; BenchMARL: its own evaluation (10 deterministic episodes) at {AT} frames, its defaults. "
         "s.e.: the standard error of one evaluation's mean (episode std / sqrt(episodes)), averaged over a run's "
         "evaluations, mean over seeds: differences between evaluations within about twice it are noise. "

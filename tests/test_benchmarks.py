@@ -173,6 +173,12 @@ def test_suite_runs_a_task_reports_its_evaluations_and_does_not_redo_it(tmp_path
     assert (tmp_path / "suite.png").stat().st_size > 0
     again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "0 runs to do" in again.stdout
+    # A table rebuilt without --eval-episodes states the runs' own evaluation size.
+    report = subprocess.run([sys.executable, "benchmarks/suite.py", "--tasks", "navigation", "--frames", "8000",
+                             "--seeds", "0", "--eval-every", "4000", "--out", str(tmp_path), "--report-only"],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "(deterministic, 4 episodes, every 4000 frames)" in (tmp_path / "suite.md").read_text()
 
 
 def test_suite_lists_only_the_benchmarl_seeds_a_task_has(tmp_path):
