@@ -129,7 +129,9 @@ def eval_episodes(run_dir: Path) -> int | None:
     import yaml
 
     config = run_dir / "config.yaml"
-    return (yaml.safe_load(config.read_text()) or {}).get("train", {}).get("eval_episodes") if config.is_file() else None
+    if not config.is_file():
+        return None
+    return (yaml.safe_load(config.read_text()) or {}).get("train", {}).get("eval_episodes")
 
 
 def eval_se(rows: list[dict], run_dir: Path) -> float:
@@ -178,7 +180,8 @@ def task_record(args, task: str) -> dict:
     end_frames = max((p[-1][0] for p in runs), default=math.nan)
     return {
         "task": task, "seeds": len(runs), "eval_120k": mean_std(at_120k), "eval_end": mean_std(end),
-        "best": mean_std(best), "eval_se": mean_std(se), "stable": sum(stable), "end_ge_120k": sum(e >= a for e, a in zip(end, at_120k)),
+        "best": mean_std(best), "eval_se": mean_std(se), "stable": sum(stable),
+        "end_ge_120k": sum(e >= a for e, a in zip(end, at_120k)),
         "end_frames": end_frames, "fps": mean_std(fps), "benchmarl_120k": mean_std(theirs),
         "benchmarl_seeds": sum(not math.isnan(v) for v in theirs),
         # The seeds this task has (the report's seed list is the union over tasks).
@@ -220,14 +223,16 @@ def report(args) -> str:
         lines.append(
             f"| {r['task']} | {r['seeds']} | {fmt(r['eval_120k'])} | {fmt(r['benchmarl_120k'])} "
             f"({r['benchmarl_seeds']}) | {verdict(r)} | {fmt(r['eval_end'])} | {fmt_frames(r['end_frames'])} "
-            f"| {fmt(r['best'])} | {fmt_value(r['eval_se'][0])} | {r['stable']}/{r['seeds']} | {r['end_ge_120k']}/{r['seeds']} "
+            f"| {fmt(r['best'])} | {fmt_value(r['eval_se'][0])} | {r['stable']}/{r['seeds']} "
+            f"| {r['end_ge_120k']}/{r['seeds']} "
             f"| {fmt(r['fps'], '.0f')} |")
     text = "\n".join(lines) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "suite.md").write_text(text)
     with (args.out / "suite.csv").open("w", newline="") as f:
         fields = ["task", "seeds", "eval_120k_mean", "eval_120k_std", "benchmarl_120k_mean", "benchmarl_120k_std",
-                  "benchmarl_seeds", "eval_end_mean", "eval_end_std", "end_frames", "best_mean", "eval_se_mean", "stable",
+                  "benchmarl_seeds", "eval_end_mean", "eval_end_std", "end_frames", "best_mean", "eval_se_mean",
+                  "stable",
                   "end_ge_120k", "fps_mean", "per_seed_eval_120k", "per_seed_eval_end", "per_seed_benchmarl_120k"]
         w = csv.DictWriter(f, fields)
         w.writeheader()
@@ -237,7 +242,8 @@ def report(args) -> str:
                 "eval_120k_std": r["eval_120k"][1], "benchmarl_120k_mean": r["benchmarl_120k"][0],
                 "benchmarl_120k_std": r["benchmarl_120k"][1], "benchmarl_seeds": r["benchmarl_seeds"],
                 "eval_end_mean": r["eval_end"][0], "eval_end_std": r["eval_end"][1], "end_frames": r["end_frames"],
-                "best_mean": r["best"][0], "eval_se_mean": r["eval_se"][0], "stable": r["stable"], "end_ge_120k": r["end_ge_120k"],
+                "best_mean": r["best"][0], "eval_se_mean": r["eval_se"][0], "stable": r["stable"],
+                "end_ge_120k": r["end_ge_120k"],
                 "fps_mean": r["fps"][0], "per_seed_eval_120k": " ".join(f"{v:.4f}" for v in r["raw"]["eval_120k"]),
                 "per_seed_eval_end": " ".join(f"{v:.4f}" for v in r["raw"]["eval_end"]),
                 "per_seed_benchmarl_120k": " ".join(f"{v:.4f}" for v in r["raw"]["benchmarl_120k"]),

@@ -167,7 +167,8 @@ def test_suite_runs_a_task_reports_its_evaluations_and_does_not_redo_it(tmp_path
     assert float(record["eval_end_mean"]) == pytest.approx(float(cells[5].split(" ± ")[0]), abs=1e-3)
     # s.e. of one evaluation: the episodes' std over sqrt(4 episodes), averaged over the run's two evaluations.
     with open(tmp_path / "runs" / "navigation" / "seed0" / "metrics.csv") as f:
-        stds = [float(r["eval/agents/episode_return_std"]) for r in csv.DictReader(f) if r["eval/agents/episode_return_std"]]
+        stds = [float(r["eval/agents/episode_return_std"]) for r in csv.DictReader(f)
+                if r["eval/agents/episode_return_std"]]
     assert len(stds) == 2 and float(cells[8]) == pytest.approx(sum(stds) / 2 / 2, abs=1e-3)
     assert float(record["eval_se_mean"]) == pytest.approx(float(cells[8]), abs=1e-3)
     assert (tmp_path / "suite.png").stat().st_size > 0
