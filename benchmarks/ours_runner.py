@@ -13,7 +13,8 @@ batch's finished episodes, as BenchMARL's ``mean_return``) and
 ``DIR/meta.json`` (when training started and ended, the number of agents,
 the resolved config).
 Nothing else: no run directory, checkpoints or progress bar, so the
-measured time is training.
+measured time is training. The garbage collector is handled as the
+``torchrl-mappo`` command handles it (:mod:`torchrl_mappo.startup`).
 """
 from __future__ import annotations
 
@@ -40,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
 
+    from torchrl_mappo import startup
     from torchrl_mappo.config import config_to_dict, load_config
     from torchrl_mappo.trainer import Trainer
+
+    startup.imports_done()
 
     cfg = load_config(args.config, [
         *args.overrides, f"train.seed={args.seed}", f"train.total_frames={args.frames}",
@@ -77,4 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from torchrl_mappo.startup import one_command
+
+    with one_command():  # as the torchrl-mappo command runs (torchrl_mappo/startup.py)
+        code = main()
+    sys.exit(code)

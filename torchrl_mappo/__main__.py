@@ -1,5 +1,3 @@
-import sys
+from torchrl_mappo.cli import entry
 
-from torchrl_mappo.cli import main
-
-sys.exit(main())
+entry()

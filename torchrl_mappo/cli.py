@@ -9,6 +9,7 @@ import argparse
 import sys
 from typing import Sequence
 
+from torchrl_mappo import startup
 from torchrl_mappo.config import ConfigError
 
 EXIT_BAD_INPUT = 2
@@ -259,6 +260,15 @@ def _crossplay(args: argparse.Namespace) -> int:
     return 0
 
 
+def entry() -> None:
+    """The ``torchrl-mappo`` console script and ``python -m torchrl_mappo``: :func:`main` in a
+    process of its own, with the garbage collector kept off the imported dependencies
+    (:mod:`torchrl_mappo.startup`)."""
+    with startup.one_command():
+        code = main()
+    sys.exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = _parser()
@@ -268,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
         if rest:
             args.overrides = [*args.overrides, *rest]
+        if args.command != "train" or args.seeds is not None or args.jobs is not None:
+            startup.imports_done()  # only a single run defers it, to once its trainer is imported
         if args.command == "train":
             return _train(args)
         if args.command == "eval":
@@ -292,4 +304,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

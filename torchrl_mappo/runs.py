@@ -29,6 +29,7 @@ from typing import Any, Sequence
 
 import yaml
 
+from torchrl_mappo import startup
 from torchrl_mappo.config import Config, ConfigError, config_to_dict
 
 MARKER = ".torchrl_mappo_run"
@@ -217,6 +218,7 @@ def start_run(config: str | Path | Config, overrides: Sequence[str] = ()) -> Run
     cfg = config if isinstance(config, Config) else load_config(config, overrides)
     from torchrl_mappo.trainer import Trainer  # torch and TorchRL: only once the config is good
 
+    startup.imports_done()
     claim = claim_run_dir(cfg)
     try:
         trainer = Trainer.from_config(cfg, run_dir=claim.run_dir)
@@ -240,6 +242,8 @@ def resume_run(target: str | Path, overrides: Sequence[str] = ()) -> Run:
     from torchrl_mappo import checkpoint as ckpt
     from torchrl_mappo.config import load_config
     from torchrl_mappo.trainer import Trainer
+
+    startup.imports_done()
 
     _check_resume_overrides(overrides)
     target = Path(target)
