@@ -145,7 +145,7 @@ CASES = [
     # --- attention critic (issue 15)
     ("attention critic, local", train("model.critic=attention", "model.centralized=false"),
      "model.critic='attention': the attention critic attends over the group's agents"),
-    ("attention heads do not divide", train("model.critic=attention", "model.attention_heads=3"),
+    ("attention heads do not divide", train("model.critic=attention", "model.hidden_sizes=[64,64]", "model.attention_heads=3"),
      "model.attention_heads=3: must be >= 1 and divide the embedding width hidden_sizes[-1]=64"),
     ("attention with joint actions", train("model.critic=attention", "model.critic_joint_actions=true"),
      "model.critic_joint_actions=True: model.critic: attention does not use it"),
@@ -166,7 +166,7 @@ CASES = [
      "model.recurrent='gru': model.communication: attention has no memory"),
     ("communication with agent ids", train("model.communication=attention", "model.actor_agent_id=true"),
      "model.actor_agent_id=True: model.communication: attention tells agents apart by their messages"),
-    ("communication heads do not divide", train("model.communication=attention", "model.attention_heads=5"),
+    ("communication heads do not divide", train("model.communication=attention", "model.hidden_sizes=[64,64]", "model.attention_heads=5"),
      "model.attention_heads=5: must be >= 1 and divide the embedding width hidden_sizes[-1]=64"),
     ("private feature twice", train("env.private_features=[4, 4]"), "env.private_features=[4, 4]: lists a feature twice"),
     ("private to nobody", train("env.private_features=[4]", "env.private_to=0"),
