@@ -36,6 +36,16 @@ def test_tanh_of_a_bf16_input_is_bf16_tanh():
     torch.testing.assert_close(gx.float(), (1 - y_ref ** 2) * g.float(), atol=2 ** -4, rtol=2 ** -6)
 
 
+def test_tanh_without_a_graph_is_the_same_function():
+    """Collection runs it under no_grad (no autograd Function then); an input that needs no grad likewise."""
+    x = torch.randn(120, 3, 32) * 3
+    with torch.no_grad():
+        y = Tanh()(x.requires_grad_())
+    assert not y.requires_grad
+    torch.testing.assert_close(y, torch.tanh(x.detach()), atol=1e-6, rtol=0)
+    torch.testing.assert_close(Tanh()(x.detach()), y, atol=0, rtol=0)
+
+
 def test_tanh_works_under_vmap():
     x = torch.randn(4, 7, 5)
     out = torch.func.vmap(Tanh())(x)

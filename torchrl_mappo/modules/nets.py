@@ -27,6 +27,20 @@ class _SigmoidTanh(torch.autograd.Function):
         return torch.ops.aten.tanh_backward(grad, y)
 
 
+class _SigmoidTanhEager(torch.autograd.Function):
+    """:class:`_SigmoidTanh` outside functorch transforms: a combined ``forward(ctx, x)`` spares
+    ``Function.apply`` the ``inspect.signature`` binding it does for a separate ``setup_context``
+    (~30 us per call, a few % of a small network's update)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = torch.sigmoid(x * 2).mul_(2).sub_(1)
+        ctx.save_for_backward(y)
+        return y
+
+    backward = _SigmoidTanh.backward
+
+
 class Tanh(nn.Module):
     """``nn.Tanh`` for CPU training: the same function (within 2e-7) and gradient, ~3x faster.
 
@@ -45,7 +59,11 @@ class Tanh(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             return torch.tanh(x)
-        return _SigmoidTanh.apply(x)
+        if torch._C._are_functorch_transforms_active():  # vmap (per-agent nets) needs setup_context
+            return _SigmoidTanh.apply(x)
+        if not (x.requires_grad and torch.is_grad_enabled()):
+            return torch.sigmoid(x * 2).mul_(2).sub_(1)  # no graph (collection): no Function needed
+        return _SigmoidTanhEager.apply(x)
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
