@@ -320,3 +320,18 @@ def test_an_env_whose_state_is_no_array_trains_without_one_and_int_observations_
     assert env.observation_spec[keys.observation("player")].dtype == torch.float32  # int64 in the env
     td = env.rollout(5)
     assert td.get(keys.observation("player")).dtype == torch.float32
+
+
+@pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "discrete"])
+def test_vmas_wrapper_reads_the_simulators_constants_without_delegation(continuous):
+    """``n_agents`` and ``continuous_actions`` are set on the wrapper (read on every step) and equal the simulator's;
+    a rollout steps through the wrapper as before."""
+    cfg = config_from_dict({"env": {"num_envs": 2, "continuous_actions": continuous,
+                                    "scenario_kwargs": {"n_agents": 3}}})
+    env = make_env(cfg.env, seed=0)
+    base = env.base_env
+    for name in ("n_agents", "continuous_actions"):
+        assert name in vars(base) and getattr(base, name) == getattr(base._env, name)
+    assert base.n_agents == 3 and base.continuous_actions is continuous
+    td = env.rollout(3, break_when_any_done=False)  # random actions through the wrapper's _step
+    assert td.get(("next", "agents", "observation")).shape[:3] == (2, 3, 3)
