@@ -40,3 +40,25 @@ def small_cfg(**sections):
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return config_from_dict(data)
+
+
+class _RoutedCall:
+    def __init__(self, inner, fn):
+        self.inner, self.fn = inner, fn
+
+    def __call__(self, data):
+        return self.fn(self.inner, data)
+
+    def __getattr__(self, name):  # in_keys, parameters(): the routed object's
+        return getattr(self.inner, name)
+
+
+def route_loss_call(trainer, group, fn):
+    """Route every call the trainer makes to ``group``'s loss through ``fn(call, data)``: its
+    ``LeanTerms`` under ``train.lean`` (dict minibatches), else the loss's own forward (TensorDicts)."""
+    if group in trainer._lean:
+        trainer._lean[group] = _RoutedCall(trainer._lean[group], fn)
+    else:
+        loss = trainer.losses[group]
+        real = loss.forward
+        loss.forward = lambda td: fn(real, td)

@@ -7,7 +7,7 @@ from tensordict import TensorDict
 from tensordict.nn import TensorDictModule
 from torch import nn
 
-from conftest import small_cfg
+from conftest import route_loss_call, small_cfg
 from torchrl_mappo import Trainer, keys, make_actor, make_critic, make_env, make_loss
 from torchrl_mappo.config import ConfigError, LossConfig, ModelConfig
 from torchrl_mappo.schedules import log_std_params
@@ -430,26 +430,25 @@ def test_autocast_runs_the_networks_in_bfloat16():
     plain.collector.shutdown()
 
 
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "mappo_loss"])
 @pytest.mark.parametrize("coeff,end,bonus", [(0.0, None, False), (0.01, None, True), (0.0, 0.01, True)])
-def test_entropy_is_skipped_only_when_its_coefficient_stays_zero(coeff, end, bonus):
+def test_entropy_is_skipped_only_when_its_coefficient_stays_zero(coeff, end, bonus, lean):
     """Coefficient 0 all along: no entropy term in the loss, yet the trainer still reports the entropy."""
     trainer = Trainer.from_config(small_cfg(loss={"entropy_coeff": coeff, "entropy_coeff_end": end},
-                                            train={"num_epochs": 2}))
+                                            train={"num_epochs": 2, "lean": lean}))
     loss = trainer.losses[G]
-    assert loss.entropy_bonus is bonus
+    assert loss.entropy_bonus is bonus and (G in trainer._lean) == lean
     batch = next(iter(trainer.collector))
     trainer.compute_advantages(batch)
     counted = []
-    forward = loss.forward
 
-    def spy(td):  # which minibatches computed the entropy
-        out = forward(td)
+    def spy(call, data):  # which minibatches computed the entropy
+        out = call(data)
         counted.append("entropy" in out.keys())
         return out
 
-    loss.forward = spy
+    route_loss_call(trainer, G, spy)
     metrics = trainer.update(batch)
-    del loss.forward
     assert loss.entropy_bonus is bonus  # the probe is put back
     assert math.isfinite(metrics[f"{G}/entropy"]) and metrics[f"{G}/entropy"] != 0
     # 80 frames / minibatch 40 = 2 minibatches per epoch, 2 epochs

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO, small_cfg
+from conftest import REPO, route_loss_call, small_cfg
 from torchrl_mappo import Trainer
 from torchrl_mappo.cli import main
 
@@ -83,19 +83,19 @@ def test_sigint_finishes_the_step_checkpoints_and_says_how_to_resume(tmp_path):
     assert len(metrics.read_text().splitlines()) == len(rows) + 2
 
 
-def test_nonfinite_updates_are_skipped_then_stop_with_good_weights(tmp_path):
-    cfg = small_cfg(train={"max_nonfinite_updates": 3, "num_epochs": 2})
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "mappo_loss"])
+def test_nonfinite_updates_are_skipped_then_stop_with_good_weights(tmp_path, lean):
+    cfg = small_cfg(train={"max_nonfinite_updates": 3, "num_epochs": 2, "lean": lean})
     trainer = Trainer.from_config(cfg, run_dir=tmp_path)
     loss = trainer.losses["agents"]
     good = [p.detach().clone() for p in loss.parameters()]
-    real_forward = loss.forward
 
-    def poisoned(td):
-        out = real_forward(td)
+    def poisoned(call, data):
+        out = call(data)
         out["loss_critic"] = out["loss_critic"] * float("nan")
         return out
 
-    loss.forward = poisoned
+    route_loss_call(trainer, "agents", poisoned)
     from torchrl_mappo.trainer import NonFiniteLossError
 
     with pytest.warns(RuntimeWarning, match="non-finite loss_critic; update skipped"):

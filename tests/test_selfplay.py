@@ -185,6 +185,7 @@ def test_swapped_batches_are_played_and_trained_by_the_learner_on_the_other_side
     # Blue's actions came from the learner's live weights, red's from the frozen snapshot.
     torch.testing.assert_close(batch["blue", "action_log_prob"], log_prob(swap.actor_network, batch, "blue"))
     frozen = trainer.collector.policy.swapped.module[0]  # red's actor of a swapped batch
+    frozen = getattr(frozen, "actor", frozen)  # train.lean: the collector samples it through a LeanSampler
     torch.testing.assert_close(batch["red", "action_log_prob"], log_prob(frozen, batch, "red"))
     assert not torch.allclose(log_prob(live, batch, "red"), batch["red", "action_log_prob"])
     # The update reads blue's data only: red's observations poisoned with NaN change nothing...

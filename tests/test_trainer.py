@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from conftest import REPO, small_cfg
+from conftest import REPO, route_loss_call, small_cfg
 from torchrl_mappo import Trainer, load_config
 from torchrl_mappo.cli import main
 from torchrl_mappo.metrics import read_metrics
@@ -86,20 +86,20 @@ def test_update_metrics_are_means_over_the_minibatches():
     assert metrics["epochs"] == 3
 
 
-def test_update_skips_a_nonfinite_minibatch_and_names_the_term():
+@pytest.mark.parametrize("lean", [True, False], ids=["lean", "mappo_loss"])
+def test_update_skips_a_nonfinite_minibatch_and_names_the_term(lean):
     # 2 epochs x 2 minibatches, every other one NaN: never 2 in a row, so no stop.
-    trainer = Trainer.from_config(small_cfg(train={"num_epochs": 2, "max_nonfinite_updates": 2}))
-    loss = trainer.losses["agents"]
-    real_forward, calls = loss.forward, []
+    trainer = Trainer.from_config(small_cfg(train={"num_epochs": 2, "max_nonfinite_updates": 2, "lean": lean}))
+    calls = []
 
-    def every_other_nan(td):
-        out = real_forward(td)
+    def every_other_nan(call, data):
+        out = call(data)
         calls.append(1)
         if len(calls) % 2 == 1:
             out["loss_objective"] = out["loss_objective"] * float("nan")
         return out
 
-    loss.forward = every_other_nan
+    route_loss_call(trainer, "agents", every_other_nan)
     batch = next(iter(trainer.collector))
     trainer.compute_advantages(batch)
     with pytest.warns(RuntimeWarning, match="non-finite loss_objective; update skipped"):

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from tensordict.nn import TensorDictModuleBase, TensorDictSequential
+from tensordict.nn import TensorDictModuleBase
 from torchrl.collectors import BaseCollector
 from torchrl.envs import EnvBase
 from torchrl.objectives import LossModule
 
 from torchrl_mappo.config import Config, ConfigError, TrainConfig
+from torchrl_mappo.modules.sampler import sampling_policy
 
 __all__ = ["Pipeline", "adam", "build", "check_stages_fit", "make_optimizers", "make_stage_collector",
            "resolve_agent_ids"]
@@ -243,10 +244,11 @@ def build(
     # A recurrent critic also runs while collecting (after every actor: it may read their actions),
     # so that its hidden state is stored at every step, like the actor's.
     critics = [loss.critic_network for loss in losses.values() if is_recurrent(loss.critic_network)]
-    policy = TensorDictSequential(*acting.values(), *critics)
+    lean = lean_sampling(cfg)
+    policy = sampling_policy([*acting.values(), *critics], lean)
     for g, swapped in swapped_actors.items():  # the learner and the snapshot exchange sides on some batches
-        policy = selfplay.SidePolicy(pools[g], policy, TensorDictSequential(
-            *(swapped.get(h, a) for h, a in acting.items()), *critics))
+        policy = selfplay.SidePolicy(pools[g], policy, sampling_policy(
+            [*(swapped.get(h, a) for h, a in acting.items()), *critics], lean))
     if t.curriculum:
         check_stages_fit(cfg, actors, losses)
     done_frames = resume["frames"] if resume is not None else 0
@@ -267,6 +269,12 @@ def build(
     from torchrl_mappo.evaluate import make_evaluation
 
     return Pipeline(env, actors, losses, optimizers, collector, sinks, pools, make_evaluation(staged, actors), cfg)
+
+
+def lean_sampling(cfg: Config) -> bool:
+    """``train.lean`` with the ``sync`` collector: it samples plain actors through
+    :class:`~torchrl_mappo.modules.sampler.LeanSampler` (worker processes and Ray get the actors)."""
+    return cfg.train.lean and cfg.collector.kind == "sync"
 
 
 def check_stages_fit(cfg: Config, actors: Mapping[str, TensorDictModuleBase], losses: Mapping[str, LossModule]) -> None:
@@ -311,7 +319,7 @@ def make_stage_collector(
     env = make_env(staged.env, seed=cfg.train.seed + stage, device=cfg.train.device)
     actors = {g: make_random_actor(env, g) if isinstance(actors[g], RandomGroupPolicy) else actors[g]
               for g in env.group_map}
-    collector = make_collector(staged, env, TensorDictSequential(*actors.values()),
+    collector = make_collector(staged, env, sampling_policy(actors.values(), lean_sampling(cfg)),
                                total_frames=cfg.train.total_frames - frames_done)
     if cfg.collector.kind != "sync":
         env.close()

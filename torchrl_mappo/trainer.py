@@ -38,6 +38,7 @@ from torchrl_mappo.curriculum import Curriculum, check_stages
 from torchrl_mappo.envs import snapshot
 from torchrl_mappo.envs.family_pettingzoo import turn_based as is_turn_based
 from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError  # noqa: F401 (re-exported)
+from torchrl_mappo.lean_loss import lean_terms
 from torchrl_mappo.loss import compute_advantages
 from torchrl_mappo.metrics import RecentReturns, batch_metrics
 from torchrl_mappo.modules.recurrent import is_recurrent
@@ -161,6 +162,9 @@ class Trainer:
             turn_based = env is not None and is_turn_based(env)
         self.turn_based = turn_based
         self._batch_keys = {g: self._needed_keys(loss) for g, loss in self.losses.items()}
+        # The losses whose terms lean_loss reproduces on plain tensors (train.lean).
+        self._lean = {g: lean for g, loss in self.losses.items()
+                      if self.t.lean and (lean := lean_terms(loss)) is not None}
         # Recurrent nets train on chunks of consecutive steps (all groups then do, harmlessly).
         recurrent = any(is_recurrent(loss.actor_network) or is_recurrent(loss.critic_network)
                         for loss in self.losses.values())
@@ -256,6 +260,7 @@ class Trainer:
         probes = {g: not loss.entropy_bonus for g, loss in losses.items()}
         L = self.chunk_length
         flat = {}
+        lean = {}  # {group: LeanTerms} of the groups whose minibatches are plain {key: tensor}
         resting = self.resting()
         for g, loss in losses.items():
             if g in resting:
@@ -263,6 +268,8 @@ class Trainer:
             ks = self._batch_keys[g] if loss is self.losses.get(g) else self._needed_keys(loss)
             data = batch.select(*ks, strict=False)
             flat[g] = data.reshape(-1) if L is None else chunks(data, L)
+            if L is None and g in self._lean and loss is self.losses[g]:
+                lean[g] = self._lean[g]
         if not flat:
             return {}
         rows = self.t.minibatch_size if L is None else max(1, self.t.minibatch_size // L)
@@ -270,19 +277,28 @@ class Trainer:
         n = sample.shape[0]
         # RayCollector's stacked batches carry no device of their own: ask a tensor.
         device_type = (sample.device or next(iter(sample.values(True, True))).device).type
+        for g, terms in lean.items():
+            flat[g] = {k: flat[g].get(k) for k in terms.in_keys}
         amp_dtype = torch.bfloat16 if device_type == "cpu" else torch.float16
         self.guard.remember(losses, self.optimizers)
         try:
             for _ in range(self.t.num_epochs):
                 epochs += 1
                 epoch_kl, epoch_steps = 0.0, 0
-                for i, idx in enumerate(torch.randperm(n).split(rows)):
+                perm = torch.randperm(n)
+                # A lean group's minibatches are slices (views) of its data shuffled once per epoch.
+                shuffled = {g: {k: v[perm] for k, v in flat[g].items()} for g in lean}
+                for i, idx in enumerate(perm.split(rows)):
                     for group, loss in losses.items():
                         if group in resting:
                             continue
                         if probes[group]:
                             loss.entropy_bonus = i == 0  # coefficient 0: the term only measures
-                        values = self._minibatch_step(group, loss, flat[group][idx], device_type, amp_dtype)
+                        if group in lean:
+                            mb = {k: v[i * rows:(i + 1) * rows] for k, v in shuffled[group].items()}
+                            values = self._minibatch_step(group, lean[group], mb, device_type, amp_dtype)
+                        else:
+                            values = self._minibatch_step(group, loss, flat[group][idx], device_type, amp_dtype)
                         if values is None:
                             continue  # non-finite: skipped
                         for term, value in values.items():
@@ -309,10 +325,12 @@ class Trainer:
                 if g in self.losses and hasattr(pool, "trains") and not pool.trains(self.iteration)}
 
     def _minibatch_step(
-        self, group: str, loss: LossModule, td: TensorDictBase, device_type: str, amp_dtype: torch.dtype
+        self, group: str, loss: Callable, td: TensorDictBase | dict, device_type: str, amp_dtype: torch.dtype
     ) -> dict[str, float] | None:
         """One optimizer step of ``group`` on minibatch ``td``: its loss terms, diagnostics and
-        gradient norm, or ``None`` when a non-finite loss or gradient made it skip the step."""
+        gradient norm, or ``None`` when a non-finite loss or gradient made it skip the step.
+        ``loss``: the group's loss on a TensorDict, or its :class:`~torchrl_mappo.lean_loss.LeanTerms`
+        on ``{key: tensor}``."""
         with torch.autocast(device_type, dtype=amp_dtype, enabled=self.t.autocast):
             out = loss(td)
             total = sum(out[term] for term in LOSS_TERMS if term in out.keys())
