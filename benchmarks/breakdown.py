@@ -9,8 +9,8 @@ Builds the trainer from the config, runs one warm-up iteration, then times
   and inside it, measured separately on the same shapes:
   the simulator alone (VMAS: ``vmas.make_env`` stepped with the same number
   of envs, zero actions; other families: not measured),
-  the policy forward (every group's actor on one step's observations, no
-  grad), and what remains (TorchRL env wrapper, transforms, collector);
+  the policy forward (the collector's policy, every group's actor, sampling
+  one step's actions, no grad), and what remains (TorchRL env wrapper, transforms, collector);
 - GAE (``Trainer.compute_advantages``);
 - the trainer's own ``update`` (all epochs and minibatches), split into loss
   forward, backward, gradient clipping, ``optimizer.step`` and the rest
@@ -68,14 +68,29 @@ def simulator_seconds(cfg, steps: int) -> float | None:
     return time.perf_counter() - t0
 
 
+class _Clocked:
+    """A ``LeanTerms`` whose calls go through ``timed``; everything else is the wrapped one's."""
+
+    def __init__(self, inner, timed):
+        self.inner, self.timed = inner, timed
+
+    def __call__(self, data):
+        return self.timed(data)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
 @contextmanager
 def phase_timers(trainer):
     """Time the trainer's own update by phase: yields ``{phase: seconds}``, filled while inside.
 
-    Wraps, for the duration only, each loss's ``forward``, each optimizer's
-    ``step``, ``torch.Tensor.backward`` and ``torch.nn.utils.clip_grad_norm_``
-    (what ``Trainer.update`` calls); what the update spends elsewhere
-    (zero_grad, finiteness checks, metrics, minibatch indexing) is "other".
+    Wraps, for the duration only, each loss's ``forward`` (or, under
+    ``train.lean``, the ``LeanTerms`` the trainer calls instead), each
+    optimizer's ``step``, ``torch.Tensor.backward`` and
+    ``torch.nn.utils.clip_grad_norm_`` (what ``Trainer.update`` calls); what
+    the update spends elsewhere (zero_grad, finiteness checks, metrics,
+    minibatch indexing) is "other".
     """
     import torch
     from torch import nn
@@ -95,6 +110,9 @@ def phase_timers(trainer):
     backward, clip = torch.Tensor.backward, nn.utils.clip_grad_norm_
     for loss in trainer.losses.values():
         loss.forward = clocked(loss.forward, "loss_forward")
+    lean = dict(trainer._lean)
+    for g, terms in lean.items():
+        trainer._lean[g] = _Clocked(terms, clocked(terms, "loss_forward"))
     for opt in optimizers:
         opt.step = clocked(opt.step, "optimizer_step")
     torch.Tensor.backward = clocked(backward, "backward")
@@ -105,6 +123,7 @@ def phase_timers(trainer):
         torch.Tensor.backward, nn.utils.clip_grad_norm_ = backward, clip
         for loss in trainer.losses.values():
             del loss.forward
+        trainer._lean.update(lean)
         for opt in optimizers:
             del opt.step
 
@@ -120,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import torch
+
+    from torchrl.envs.utils import ExplorationType, set_exploration_type
 
     from torchrl_mappo.config import load_config
     from torchrl_mappo.trainer import Trainer
@@ -150,8 +171,11 @@ def main(argv: list[str] | None = None) -> int:
         t_collect = time.perf_counter() - t0
         t_gae = timed(lambda: trainer.compute_advantages(batch))
         obs = batch[..., 0].clone()  # one step of every env: the policy's input shape
-        with torch.no_grad():
-            t_policy = steps * timed(lambda: [a(obs.clone(False)) for a in trainer.actors.values()], repeat=10)
+        # What the collector runs (the sync collector's policy: LeanSamplers under train.lean), sampling.
+        policy = getattr(trainer.collector, "policy", None)
+        acting = [policy] if policy is not None else list(trainer.actors.values())
+        with torch.no_grad(), set_exploration_type(ExplorationType.RANDOM):
+            t_policy = steps * timed(lambda: [a(obs.clone(False)) for a in acting], repeat=10)
         with phase_timers(trainer) as parts:
             t0 = time.perf_counter()
             trainer.update(batch)
