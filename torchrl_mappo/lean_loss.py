@@ -36,7 +36,7 @@ from torchrl.objectives.utils import distance_loss
 
 from torchrl_mappo.loss import MaskedMAPPOLoss
 from torchrl_mappo.modules.recurrent import is_recurrent
-from torchrl_mappo.modules.sampler import has_hooks, plain_actor
+from torchrl_mappo.modules.sampler import dist_keys, distribution, has_hooks, net_outputs, plain_actor
 
 __all__ = ["LeanTerms", "lean_terms", "why_not_lean"]
 
@@ -101,8 +101,7 @@ class LeanTerms:
         tk = loss.tensor_keys
         self.action, self.old_log_prob = tk.action, tk.sample_log_prob
         self.advantage, self.value_target = tk.advantage, tk.value_target
-        self.dist_keys = [(k[-1] if isinstance(k, tuple) else k, td_key)
-                          for k, td_key in zip(self.dist_module.dist_keys, self.dist_module.in_keys)]
+        self.dist_keys = dist_keys(self.dist_module)
         self.in_keys = list(dict.fromkeys([
             *self.net.in_keys, *self.critic.in_keys,
             self.action, self.old_log_prob, self.advantage, self.value_target,
@@ -114,10 +113,7 @@ class LeanTerms:
 
     def distribution(self, data: Mapping) -> torch.distributions.Distribution:
         """The current policy's distribution on ``data`` (the actor's network, then its distribution class)."""
-        out = self.net.module(*(data[k] for k in self.net.in_keys))
-        outs = dict(zip(self.net.out_keys, out if isinstance(out, tuple) else (out,)))
-        kwargs = {name: outs[key] for name, key in self.dist_keys}
-        return self.dist_module.distribution_class(**kwargs, **dict(self.dist_module.distribution_kwargs))
+        return distribution(self.dist_module, self.dist_keys, net_outputs(self.net, data.__getitem__), data.__getitem__)
 
     def __call__(self, data: Mapping) -> dict[str, torch.Tensor]:
         loss = self.loss
@@ -141,7 +137,7 @@ class LeanTerms:
             entropy = loss._get_entropy(dist, adv_shape=advantage.shape[:-1])
             out["entropy"] = entropy.detach().mean()
             out["loss_entropy"] = loss._weighted_loss_entropy(entropy).mean()
-        value = self.critic.module(*(data[k] for k in self.critic.in_keys))
+        value = net_outputs(self.critic, data.__getitem__)[loss.tensor_keys.value]
         target, value, _ = loss._critic_loss_inputs(data[self.value_target], value, None)
         out["loss_critic"] = (loss.critic_coeff * distance_loss(target, value, loss_function=loss.loss_critic_type)).mean()
         return out

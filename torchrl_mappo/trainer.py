@@ -4,7 +4,8 @@ One iteration:
 
     collector batch -> per-group GAE (loss.compute_advantages)
     -> metrics of the batch (metrics.batch_metrics)
-    -> num_epochs x shuffled minibatches -> per-group loss -> backward
+    -> num_epochs x shuffled minibatches -> per-group loss (train.lean: its terms on plain
+       tensors, lean_loss.LeanTerms) -> backward
     -> clip grad norm -> that group's optimizer (a non-finite step is skipped)
     -> schedules for the next batch -> collector.update_policy_weights_()
     -> metrics row to the sinks, checkpoint

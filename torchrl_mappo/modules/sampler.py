@@ -34,7 +34,7 @@ from tensordict.nn.probabilistic import interaction_type
 from torchrl.modules import SafeProbabilisticModule
 from torchrl.modules.distributions.utils import sample_and_log_prob
 
-__all__ = ["LeanSampler", "lean_sampler", "plain_actor", "sampling_policy"]
+__all__ = ["LeanSampler", "distribution", "dist_keys", "lean_sampler", "net_outputs", "plain_actor", "sampling_policy"]
 
 
 def has_hooks(module: torch.nn.Module) -> bool:
@@ -63,6 +63,23 @@ def plain_actor(actor: TensorDictModuleBase) -> str | None:
     return None
 
 
+def dist_keys(dist_module: ProbabilisticTensorDictModule) -> list[tuple[str, object]]:
+    """``[(distribution kwarg, entry it reads)]`` of ``dist_module``, as its ``get_dist`` pairs them."""
+    return [(k[-1] if isinstance(k, tuple) else k, td_key) for k, td_key in zip(dist_module.dist_keys, dist_module.in_keys)]
+
+
+def net_outputs(net: TensorDictModule, get) -> dict:
+    """``{out_key: tensor}`` of a plain ``TensorDictModule`` on the entries ``get(key)`` returns."""
+    out = net.module(*(get(k) for k in net.in_keys))
+    return dict(zip(net.out_keys, out if isinstance(out, tuple) else (out,)))
+
+
+def distribution(dist_module: ProbabilisticTensorDictModule, keys: list, outs: dict, get):
+    """``dist_module``'s distribution from the network's ``outs``, other entries (a mask) from ``get``."""
+    kwargs = {name: outs[key] if key in outs else get(key) for name, key in keys}
+    return dist_module.distribution_class(**kwargs, **dict(dist_module.distribution_kwargs))
+
+
 def lean_sampler(actor: TensorDictModuleBase) -> "LeanSampler | None":
     """A :class:`LeanSampler` over ``actor``, or ``None`` where it would not sample exactly as the actor."""
     if plain_actor(actor) is not None:
@@ -88,9 +105,7 @@ class LeanSampler(TensorDictModuleBase):
         self.in_keys = list(actor.in_keys)
         self.out_keys = list(actor.out_keys)
         net, dist = actor.module
-        self._net_in, self._net_out = list(net.in_keys), list(net.out_keys)
-        self._dist_keys = [(k[-1] if isinstance(k, tuple) else k, td_key)
-                           for k, td_key in zip(dist.dist_keys, dist.in_keys)]
+        self._dist_keys = dist_keys(dist)
         (self._action,) = dist.dist_sample_keys
         self._log_prob = dist.log_prob_key
 
@@ -98,10 +113,8 @@ class LeanSampler(TensorDictModuleBase):
         net, dist_module = self.actor.module
         if (interaction_type() or dist_module.default_interaction_type) is not InteractionType.RANDOM:
             return self.actor(tensordict)
-        out = net.module(*(tensordict.get(k) for k in self._net_in))
-        outs = dict(zip(self._net_out, out if isinstance(out, tuple) else (out,)))
-        kwargs = {name: outs[key] if key in outs else tensordict.get(key) for name, key in self._dist_keys}
-        dist = dist_module.distribution_class(**kwargs, **dict(dist_module.distribution_kwargs))
+        outs = net_outputs(net, tensordict.get)
+        dist = distribution(dist_module, self._dist_keys, outs, tensordict.get)
         action, log_prob = sample_and_log_prob(dist, torch.Size(), reparameterize=dist.has_rsample)
         for key, value in outs.items():
             tensordict.set(key, value)
