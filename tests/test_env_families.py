@@ -322,16 +322,47 @@ def test_an_env_whose_state_is_no_array_trains_without_one_and_int_observations_
     assert td.get(keys.observation("player")).dtype == torch.float32
 
 
-@pytest.mark.parametrize("continuous", [True, False], ids=["continuous", "discrete"])
-def test_vmas_wrapper_reads_the_simulators_constants_without_delegation(continuous):
-    """``n_agents`` and ``continuous_actions`` are set on the wrapper (read on every step) and equal the simulator's;
-    a rollout steps through the wrapper as before."""
-    cfg = config_from_dict({"env": {"num_envs": 2, "continuous_actions": continuous,
-                                    "scenario_kwargs": {"n_agents": 3}}})
-    env = make_env(cfg.env, seed=0)
-    base = env.base_env
+VMAS_STEP_CASES = {
+    "navigation": {"num_envs": 3, "scenario_kwargs": {"n_agents": 3}},
+    "navigation_discrete": {"num_envs": 3, "continuous_actions": False, "scenario_kwargs": {"n_agents": 2}},
+    "balance_info": {"num_envs": 3, "scenario": "balance", "scenario_kwargs": {"n_agents": 3}},
+    "simple_tag_two_groups": {"num_envs": 3, "scenario": "simple_tag",
+                              "scenario_kwargs": {"num_good_agents": 1, "num_adversaries": 2}},
+}
+
+
+@pytest.mark.parametrize("case", list(VMAS_STEP_CASES))
+def test_vmas_step_wrapper_steps_exactly_as_torchrl_wrapper(case):
+    """Our VMAS wrapper's stacked ``_step`` gives TorchRL's ``VmasWrapper._step`` output, entry by entry,
+    from two simulators seeded alike and given the same actions; the simulator constants are plain attributes."""
+    from torchrl.envs.libs.vmas import VmasWrapper
+
+    from torchrl_mappo.envs.family_vmas import VmasStepWrapper
+
+    cfg = config_from_dict({"env": VMAS_STEP_CASES[case]})
+    ours, ref = make_env(cfg.env, seed=3).base_env, make_env(cfg.env, seed=3).base_env
+    assert isinstance(ours, VmasStepWrapper) and ours._stacked
     for name in ("n_agents", "continuous_actions"):
-        assert name in vars(base) and getattr(base, name) == getattr(base._env, name)
-    assert base.n_agents == 3 and base.continuous_actions is continuous
-    td = env.rollout(3, break_when_any_done=False)  # random actions through the wrapper's _step
-    assert td.get(("next", "agents", "observation")).shape[:3] == (2, 3, 3)
+        assert name in vars(ours) and getattr(ours, name) == getattr(ours._env, name)
+    from vmas.simulator.environment.environment import Environment
+
+    rng = Environment.vmas_random_state  # one RNG stream for every VMAS env of the process
+
+    def twice(first, second):  # both calls from the same VMAS RNG state
+        saved = list(rng)
+        out = first()
+        rng[:] = saved
+        return out, second()
+
+    td, _ = twice(ours.reset, ref.reset)
+    for step in range(6):
+        torch.manual_seed(step)
+        td.update(ours.full_action_spec.rand())
+        mine, theirs = twice(lambda: ours._step(td.clone()), lambda: VmasWrapper._step(ref, td.clone()))
+        assert set(mine.keys(True, True)) == set(theirs.keys(True, True))
+        for key in theirs.keys(True, True):
+            assert mine.get(key).dtype == theirs.get(key).dtype and torch.equal(mine.get(key), theirs.get(key)), (step, key)
+        for group in ours.group_map:
+            assert mine[group].batch_size == theirs[group].batch_size
+    if case == "balance_info":  # the info entries are compared too
+        assert ("agents", "info", "ground_rew") in mine.keys(True, True)

@@ -5,7 +5,8 @@ multi-agent layout (``env.group_map``; per-agent data under
 ``(group, ...)``, the global state, when there is one, at the root
 ``"state"``), built by TorchRL's own wrappers:
 
-- ``vmas``: ``VmasWrapper`` over ``vmas.make_env`` (vectorized, no global state),
+- ``vmas``: ``VmasWrapper`` over ``vmas.make_env`` (vectorized, no global state; its
+  step stacks each group at once, :mod:`.family_vmas`),
   its time limit TorchRL's ``StepCounter``: a timed-out episode is ``truncated``
   (GAE bootstraps its last value), only the scenario's own end is ``terminated``;
 - ``pettingzoo``: ``PettingZooWrapper`` over ``mpe2.<scenario>.parallel_env()``
@@ -92,7 +93,8 @@ def _resolve_group_map(group_map: Any, agents: list[str], obs_shapes: dict[str, 
 # --------------------------------------------------------------------------- #
 def _make_vmas(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     import vmas
-    from torchrl.envs.libs.vmas import VmasWrapper
+
+    from torchrl_mappo.envs.family_vmas import VmasStepWrapper
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -126,11 +128,7 @@ def _make_vmas(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     agents = [a.name for a in sim.agents]
     obs_shapes = {a.name: tuple(sim.observation_space[i].shape) for i, a in enumerate(sim.agents)}
     group_map = _resolve_group_map(cfg.group_map, agents, obs_shapes)
-    env = VmasWrapper(sim, group_map=group_map, device=device)
-    # The wrapper reads these two simulator constants on every step through EnvBase.__getattr__,
-    # which lists the module's dir() on each read (~80 us, ~3% of a navigation step); set on the
-    # wrapper, they are plain attribute reads.
-    env.n_agents, env.continuous_actions = sim.n_agents, sim.continuous_actions
+    env = VmasStepWrapper(sim, group_map=group_map, device=device)
     return TransformedEnv(env, StepCounter(max_steps=cfg.max_steps))
 
 
