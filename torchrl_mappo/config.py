@@ -379,8 +379,9 @@ class TrainConfig(_Section):
     group's ``MAPPOLoss`` terms computed on the minibatch's tensors (:mod:`torchrl_mappo.lean_loss`:
     terms and gradients equal to 1e-6), and with ``collector.kind: sync`` the actors' actions sampled
     without their TensorDict plumbing (:mod:`torchrl_mappo.modules.sampler`: the same actions and
-    log-probs). Losses and actors they cannot reproduce exactly (masked agents or turns, recurrent or
-    communicating nets, value clipping...) are called as they are; ``false``: always call them."""
+    log-probs). Losses and actors they cannot reproduce exactly (masked agents or turns, recurrent
+    losses, value clipping, functional or subclassed losses, hooked modules...) are called as they
+    are; ``false``: always call them."""
     eval_every: int | None = None
     """Evaluate the current policy every this many frames (after the iteration that reaches each
     multiple, and after the last one): deterministic actions, ``eval_episodes`` whole episodes on an

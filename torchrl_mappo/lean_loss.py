@@ -14,7 +14,7 @@ kwargs, and reuses the loss's tensor-level methods (advantage
 standardisation, entropy, entropy weighting, the value-norm hook). Its
 ``loss_objective``, ``loss_critic``, ``loss_entropy``, ``entropy``,
 ``kl_approx`` and ``clip_fraction`` equal the loss's to 1e-6, and so do the
-gradients (tests/test_lean.py, for every loss it accepts).
+gradients (tests/test_lean.py, on 12 loss variants).
 
 :func:`lean_terms` accepts only losses whose forward it reproduces exactly
 and returns ``None`` for any other (the trainer then calls the loss

@@ -34,7 +34,8 @@ from tensordict.nn.probabilistic import interaction_type
 from torchrl.modules import SafeProbabilisticModule
 from torchrl.modules.distributions.utils import sample_and_log_prob
 
-__all__ = ["LeanSampler", "distribution", "dist_keys", "lean_sampler", "net_outputs", "plain_actor", "sampling_policy"]
+__all__ = ["LeanSampler", "distribution", "dist_keys", "has_hooks", "lean_sampler", "net_outputs", "plain_actor",
+           "sampling_policy"]
 
 
 def has_hooks(module: torch.nn.Module) -> bool:
@@ -46,9 +47,10 @@ def plain_actor(actor: TensorDictModuleBase) -> str | None:
     """Why ``actor`` is not one ``TensorDictModule`` network followed by its distribution (``None``: it is).
 
     Such an actor's network output is ``net.module(*inputs)`` and its distribution
-    ``distribution_class(**outputs, **distribution_kwargs)``; anything else
-    (recurrent or communicating wrappers, several modules, composite
-    distributions, hooks) is not.
+    ``distribution_class(**outputs, **distribution_kwargs)`` (the network may
+    be recurrent or communicating: its in/out keys say what it reads and
+    writes); anything else (several modules, ``TensorDictModule``
+    subclasses, composite distributions, hooks) is not.
     """
     if (not isinstance(actor, ProbabilisticTensorDictSequential) or len(actor.module) != 2
             or actor.return_composite):
@@ -65,7 +67,8 @@ def plain_actor(actor: TensorDictModuleBase) -> str | None:
 
 def dist_keys(dist_module: ProbabilisticTensorDictModule) -> list[tuple[str, object]]:
     """``[(distribution kwarg, entry it reads)]`` of ``dist_module``, as its ``get_dist`` pairs them."""
-    return [(k[-1] if isinstance(k, tuple) else k, td_key) for k, td_key in zip(dist_module.dist_keys, dist_module.in_keys)]
+    return [(k[-1] if isinstance(k, tuple) else k, td_key)
+            for k, td_key in zip(dist_module.dist_keys, dist_module.in_keys)]
 
 
 def net_outputs(net: TensorDictModule, get) -> dict:
@@ -86,8 +89,8 @@ def lean_sampler(actor: TensorDictModuleBase) -> "LeanSampler | None":
         return None
     dist = actor.module[1]
     # SafeProbabilisticModule (ProbabilisticActor's) samples with sample_and_log_prob, as we do.
-    exact = (isinstance(dist, SafeProbabilisticModule) and dist.return_log_prob and dist.num_samples is None and not getattr(dist, "safe", False)
-             and dist._generator is None and dist._generator_key is None)
+    exact = (isinstance(dist, SafeProbabilisticModule) and dist.return_log_prob and dist.num_samples is None
+             and not dist.safe and dist._generator is None and dist._generator_key is None)
     return LeanSampler(actor) if exact else None
 
 
@@ -104,7 +107,7 @@ class LeanSampler(TensorDictModuleBase):
         self.actor = actor
         self.in_keys = list(actor.in_keys)
         self.out_keys = list(actor.out_keys)
-        net, dist = actor.module
+        dist = actor.module[1]
         self._dist_keys = dist_keys(dist)
         (self._action,) = dist.dist_sample_keys
         self._log_prob = dist.log_prob_key
