@@ -4,8 +4,9 @@ TorchRL's ``VmasWrapper._step`` builds one TensorDict per agent (observation,
 reward and an info TensorDict), stacks them lazily per group and densifies
 the stack; it also reads the simulator's ``n_agents`` and
 ``continuous_actions`` on every step through ``EnvBase.__getattr__``, which
-lists the module's ``dir()`` on each read (~80 us). With the small networks
-MAPPO uses on a CPU that is a tenth of a navigation iteration.
+lists the module's ``dir()`` on each read (~80 us). Measured on navigation
+(120 envs): 2.85 ms per ``_step`` against 2.64 ms here, the simulator alone
+~2.44 ms.
 
 :class:`VmasStepWrapper` is that wrapper (specs, reset, seeding, rendering,
 everything else inherited) whose ``_step`` writes the same entries with one

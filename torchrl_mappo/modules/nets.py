@@ -8,6 +8,11 @@ from torchrl.modules import MLP, MultiAgentMLP
 from torchrl_mappo.config import ModelConfig
 
 
+def _sigmoid_tanh(x: torch.Tensor) -> torch.Tensor:
+    """tanh(x) as 2 * sigmoid(2x) - 1 (torch 2.13's CPU sigmoid kernel is several times faster than its tanh)."""
+    return torch.sigmoid(x * 2).mul_(2).sub_(1)
+
+
 class _SigmoidTanh(torch.autograd.Function):
     """tanh(x) computed as 2 * sigmoid(2x) - 1, with tanh's own backward (1 - y^2) * grad."""
 
@@ -15,7 +20,7 @@ class _SigmoidTanh(torch.autograd.Function):
 
     @staticmethod
     def forward(x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(x * 2).mul_(2).sub_(1)
+        return _sigmoid_tanh(x)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:
@@ -34,7 +39,7 @@ class _SigmoidTanhEager(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        y = torch.sigmoid(x * 2).mul_(2).sub_(1)
+        y = _sigmoid_tanh(x)
         ctx.save_for_backward(y)
         return y
 
@@ -62,7 +67,7 @@ class Tanh(nn.Module):
         if torch._C._are_functorch_transforms_active():  # vmap (per-agent nets) needs setup_context
             return _SigmoidTanh.apply(x)
         if not (x.requires_grad and torch.is_grad_enabled()):
-            return torch.sigmoid(x * 2).mul_(2).sub_(1)  # no graph (collection): no Function needed
+            return _sigmoid_tanh(x)  # no graph (collection): no Function needed
         return _SigmoidTanhEager.apply(x)
 
 
