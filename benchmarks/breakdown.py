@@ -6,11 +6,15 @@ Builds the trainer from the config, runs one warm-up iteration, then times
 ``--iterations`` more, split into:
 
 - collection: the whole ``Collector`` iteration (``frames_per_batch`` frames),
-  and inside it, measured separately on the same shapes:
-  the simulator alone (VMAS: ``vmas.make_env`` stepped with the same number
-  of envs, zero actions; other families: not measured),
-  the policy forward (the collector's policy, every group's actor, sampling
-  one step's actions, no grad), and what remains (TorchRL env wrapper, transforms, collector);
+  and inside it: the simulator's steps alone, measured separately on the same
+  shapes (VMAS: ``vmas.make_env`` stepped with the same number of envs, zero
+  actions, so no episode ends early; other families: not measured), the
+  resets of finished envs, clocked inside the collection (the env's
+  ``reset``: the simulator's per-env resets and TorchRL's reset path; on
+  tasks whose episodes end early, such as balance, a large share), the
+  policy forward (the collector's policy, every group's actor, sampling one
+  step's actions, no grad, measured separately), and what remains (TorchRL
+  env wrapper, transforms, collector);
 - GAE (``Trainer.compute_advantages``);
 - the trainer's own ``update`` (all epochs and minibatches), split into loss
   forward, backward, gradient clipping, ``optimizer.step`` and the rest
@@ -79,6 +83,24 @@ class _Clocked:
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
+
+
+def _clock_resets(env) -> list[float]:
+    """Clock the collector env's ``reset`` (the partial resets of finished envs inside a collection):
+    returns a one-item list the seconds accumulate in; empty when the collector has no env here
+    (worker processes)."""
+    if env is None:
+        return []
+    seconds, reset = [0.0], env.reset
+
+    def clocked(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return reset(*args, **kwargs)
+        finally:
+            seconds[0] += time.perf_counter() - t0
+    env.reset = clocked
+    return seconds
 
 
 @contextmanager
@@ -165,10 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     steps = cfg.train.frames_per_batch // max(cfg.env.num_envs, 1)
     rows = []
     it = iter(trainer.collector)
+    resets = _clock_resets(getattr(trainer.collector, "env", None))
     for i in range(n_iter):
+        resets[0] = 0.0
         t0 = time.perf_counter()
         batch = next(it)
         t_collect = time.perf_counter() - t0
+        t_resets = resets[0] if resets else None
         t_gae = timed(lambda: trainer.compute_advantages(batch))
         obs = batch[..., 0].clone()  # one step of every env: the policy's input shape
         # What the collector runs (the sync collector's policy: LeanSamplers under train.lean), sampling.
@@ -183,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         parts["other"] = t_update - sum(parts.values())
         t_sim = simulator_seconds(cfg, steps)
         if i:  # the first iteration warms up
-            rows.append(dict(collect=t_collect, simulator=t_sim, policy=t_policy, gae=t_gae,
+            rows.append(dict(collect=t_collect, simulator=t_sim, resets=t_resets, policy=t_policy, gae=t_gae,
                              update=t_update, **parts))
         if args.ops and i == n_iter - 1:
             from torch.profiler import ProfilerActivity, profile
@@ -204,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     lines = [("iteration", total), ("collection", med["collect"])]
     if "simulator" in med:
         lines.append(("  simulator alone (VMAS step)", med["simulator"]))
+    if "resets" in med:
+        lines.append(("  env resets (simulator + TorchRL)", med["resets"]))
     lines.append(("  policy forward (all steps)", med["policy"]))
-    rest = med["collect"] - med.get("simulator", 0.0) - med["policy"]
+    rest = med["collect"] - med.get("simulator", 0.0) - med.get("resets", 0.0) - med["policy"]
     lines.append(("  TorchRL env/collector overhead" if "simulator" in med else "  env + TorchRL overhead", rest))
     lines += [("GAE", med["gae"]), ("update", med["update"])]
     lines += [(f"  {k.replace('_', ' ')}", med[k]) for k in ("loss_forward", "backward", "grad_clip", "optimizer_step", "other")]

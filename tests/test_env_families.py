@@ -5,6 +5,7 @@ import sys
 
 import pytest
 import torch
+from tensordict import TensorDict
 from torchrl.envs import SerialEnv
 
 from conftest import REPO
@@ -366,3 +367,49 @@ def test_vmas_step_wrapper_steps_exactly_as_torchrl_wrapper(case):
             assert mine[group].batch_size == theirs[group].batch_size
     if case == "balance_info":  # the info entries are compared too
         assert ("agents", "info", "ground_rew") in mine.keys(True, True)
+
+
+@pytest.mark.parametrize("case", list(VMAS_STEP_CASES))
+def test_vmas_step_wrapper_resets_exactly_as_torchrl_wrapper(case):
+    """Our VMAS wrapper's ``_reset`` (stacked entries, one RNG swap for all envs) gives TorchRL's
+    ``VmasWrapper._reset`` output, entry by entry, and leaves VMAS's RNG stream where TorchRL's does:
+    a reset of every env, of no env, of some envs (each ``reset_at`` draws), after steps that moved them."""
+    from torchrl.envs.libs.vmas import VmasWrapper
+    from vmas.simulator.environment.environment import Environment
+
+    from torchrl_mappo.envs.family_vmas import VmasStepWrapper
+
+    cfg = config_from_dict({"env": {**VMAS_STEP_CASES[case], "num_envs": 5}})
+    ours, ref = make_env(cfg.env, seed=3).base_env, make_env(cfg.env, seed=3).base_env
+    assert isinstance(ours, VmasStepWrapper) and ours._stacked
+    rng = Environment.vmas_random_state
+
+    def twice(first, second):  # both from the same VMAS RNG state; the states they leave must agree
+        saved = list(rng)
+        out = first()
+        after = list(rng)
+        rng[:] = saved
+        theirs = second()
+        assert torch.equal(after[0], rng[0]) and after[2] == rng[2]
+        assert after[1][0] == rng[1][0] and (after[1][1] == rng[1][1]).all() and after[1][2:] == rng[1][2:]
+        return out, theirs
+
+    def same(mine, theirs):
+        assert set(mine.keys(True, True)) == set(theirs.keys(True, True))
+        for key in theirs.keys(True, True):
+            assert mine.get(key).dtype == theirs.get(key).dtype and torch.equal(mine.get(key), theirs.get(key)), key
+        for group in ours.group_map:
+            assert mine[group].batch_size == theirs[group].batch_size
+
+    td = TensorDict({"_reset": torch.ones(5, 1, dtype=torch.bool)}, batch_size=[5])
+    same(*twice(lambda: ours._reset(td), lambda: VmasWrapper._reset(ref, td)))
+    same(*twice(lambda: ours._reset(None), lambda: VmasWrapper._reset(ref, None)))
+    for step, mask in enumerate(([True, False, False, True, False], [False] * 5, [False, True, True, True, True])):
+        torch.manual_seed(step)
+        act = ours.full_action_spec.rand()
+        twice(lambda: ours._step(act.clone()), lambda: VmasWrapper._step(ref, act.clone()))
+        td = TensorDict({"_reset": torch.tensor(mask).unsqueeze(-1)}, batch_size=[5])
+        before = rng[0].clone()
+        same(*twice(lambda: ours._reset(td), lambda: VmasWrapper._reset(ref, td)))
+        assert torch.equal(rng[0], before) != any(mask)  # a reset of some envs draws their new starts
+
