@@ -11,7 +11,7 @@ from torchrl.envs import SerialEnv
 from conftest import REPO
 from torchrl_mappo import Trainer, keys
 from torchrl_mappo.cli import main
-from torchrl_mappo.config import ConfigError, config_from_dict
+from torchrl_mappo.config import ConfigError, config_from_dict, load_config
 from torchrl_mappo.envs import make_env
 from torchrl_mappo.envs.check import check_env
 from torchrl_mappo.modules import make_actor, make_random_actor
@@ -413,3 +413,20 @@ def test_vmas_step_wrapper_resets_exactly_as_torchrl_wrapper(case):
         same(*twice(lambda: ours._reset(td), lambda: VmasWrapper._reset(ref, td)))
         assert torch.equal(rng[0], before) != any(mask)  # a reset of some envs draws their new starts
 
+
+def test_an_env_whose_own_group_is_named_like_a_torchrl_key_gets_the_group_map_that_renames_it(capsys, tmp_path):
+    """mpe2's collect_treasure groups its collector_* agents as 'collector', TorchRL's collector's root key:
+    one line with an env.group_map that renames the team, which then builds and collects."""
+    base = ["train", str(REPO / "configs/mpe_simple_spread.yaml"), "env.scenario=collect_treasure_v1",
+            "env.scenario_kwargs={}", "env.num_envs=2", f"run.dir={tmp_path}", "run.progress_bar=false"]
+    assert main([*base, "run.name=a"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    fix = err[err.index("env.group_map="):]
+    assert "'collector'" in err and fix.startswith("env.group_map={collectors: [collector_0, ")
+    assert not (tmp_path / "a").exists()
+    cfg = load_config(str(REPO / "configs/mpe_simple_spread.yaml"),
+                      ["env.scenario=collect_treasure_v1", "env.scenario_kwargs={}", "env.num_envs=2", fix])
+    trainer = Trainer.from_config(cfg)
+    batch = next(iter(trainer.collector))
+    assert set(trainer.groups) == {"collectors", "deposit"} and batch.get(("collector", "traj_ids")).numel()
+    trainer.collector.shutdown()

@@ -14,7 +14,7 @@ from torchrl_mappo.errors import ConfigError, did_you_mean
 
 __all__ = [
     "GROUP_MAP_PRESETS", "REWARD_SHARING_MODES", "RESERVED_GROUP_NAMES", "RewardShare", "check_group_map",
-    "check_group_name", "check_groups_exist",
+    "check_env_groups", "check_group_name", "check_groups_exist",
 ]
 
 GROUP_MAP_PRESETS = ("per_agent", "all_in_one")
@@ -34,6 +34,28 @@ def check_group_name(group: str, where: str) -> None:
             f"{where}: group name {group!r} cannot be used (it must be a plain word, without '/', '.', ',' or "
             f"spaces, and not one of TorchRL's keys: {', '.join(sorted(RESERVED_GROUP_NAMES))}); rename the team"
         )
+
+
+def check_env_groups(group_map: dict[str, list[str]]) -> None:
+    """The groups an env built for itself (its wrapper's default grouping) must be usable names too;
+    the error gives the ``env.group_map`` that renames them (e.g. mpe2's collect_treasure: its
+    ``collector_*`` agents make a group ``collector``, TorchRL's collector's own root key)."""
+    bad = [g for g in group_map if g in RESERVED_GROUP_NAMES]
+    if not bad:
+        return
+    names = {g: _free_name(g, group_map) if g in bad else g for g in group_map}
+    teams = ", ".join(f"{names[g]}: [{', '.join(agents)}]" for g, agents in group_map.items())
+    raise ConfigError(
+        f"env: the env groups its agents as {', '.join(repr(g) for g in bad)}, the name of a TorchRL key, "
+        f"which a group may not have; name the teams yourself, e.g. env.group_map={{{teams}}}"
+    )
+
+
+def _free_name(group: str, taken: Any) -> str:
+    for name in (f"{group}s", f"{group}_team", f"{group}_group"):
+        if name not in taken and name not in RESERVED_GROUP_NAMES:
+            return name
+    return f"{group}_{len(taken)}"
 
 
 def check_group_map(group_map: Any, where: str) -> None:

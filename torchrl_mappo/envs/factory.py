@@ -42,6 +42,7 @@ from torchrl_mappo.config import EnvConfig
 from torchrl_mappo.envs.memory import HideAfter
 from torchrl_mappo.envs.transforms import RewardSharing
 from torchrl_mappo.errors import ConfigError
+from torchrl_mappo.groups import check_env_groups
 
 _PRESETS = {
     "per_agent": MarlGroupMapType.ONE_GROUP_PER_AGENT,
@@ -305,6 +306,7 @@ def finish_env(base: EnvBase, cfg_env: EnvConfig, report) -> TransformedEnv:
     """``base`` with what the check found it needs (``report``), episode returns and reward sharing."""
     from torchrl_mappo.envs.transforms import BroadcastReward, ObservationToVector
 
+    check_env_groups(base.group_map)
     groups = list(base.group_map)
     cfg_env.check_groups(groups)
     # A family's own transforms (VMAS: the time limit) stay first.
