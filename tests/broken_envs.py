@@ -16,12 +16,14 @@ class Tiny(EnvBase):
     """Group ``agents`` (2 agents, 3 actions, observation [3]); reward 1 for action 0; 5-step episodes."""
 
     def __init__(self, num_envs=4, *, reward_shape=(N, 1), obs_key="observation", batched_specs=True,
-                 nan_after=None, team_reward=False):
+                 nan_after=None, team_reward=False, root_key=None):
         super().__init__(batch_size=torch.Size([num_envs]))
-        self.obs_key, self.nan_after, self.team_reward = obs_key, nan_after, team_reward
+        self.obs_key, self.nan_after, self.team_reward, self.root_key = obs_key, nan_after, team_reward, root_key
         b = (num_envs,) if batched_specs else ()
         self.observation_spec = Composite(
             agents=Composite({obs_key: Unbounded((*b, N, 3))}, shape=(*b, N)), shape=b)
+        if root_key is not None:  # one more observation at the root, a plain tensor
+            self.observation_spec[root_key] = Unbounded((*b, 1))
         self.action_spec = Composite(agents=Composite(action=Categorical(3, (*b, N)), shape=(*b, N)), shape=b)
         if team_reward:
             self.reward_spec = Composite(reward=Unbounded((*b, 1)), shape=b)
@@ -44,7 +46,10 @@ class Tiny(EnvBase):
         which = reset.reshape(-1) if reset is not None else torch.ones_like(self.t, dtype=torch.bool)
         self.t[which] = 0
         agents = TensorDict({self.obs_key: self._obs()}, batch_size=(*self.batch_size, N))
-        return TensorDict(agents=agents, batch_size=self.batch_size)
+        out = TensorDict(agents=agents, batch_size=self.batch_size)
+        if self.root_key is not None:
+            out.set(self.root_key, torch.zeros(*self.batch_size, 1))
+        return out
 
     def _step(self, td):
         self.t += 1
@@ -57,6 +62,8 @@ class Tiny(EnvBase):
             agents.set("reward", good.reshape(*self.batch_size, *self.reward_shape))
         done = (self.t >= 5).unsqueeze(-1)
         out.update(done=done, terminated=done.clone())
+        if self.root_key is not None:
+            out[self.root_key] = torch.zeros(*self.batch_size, 1)
         return TensorDict(out, batch_size=self.batch_size)
 
     def _set_seed(self, seed):
@@ -92,6 +99,12 @@ def nan_observations(num_envs=4):
 def unbatched_single():
     """Valid, without num_envs: copies go in a SerialEnv."""
     return Tiny(1)
+
+
+def collector_key(num_envs=4):
+    """Passes TorchRL's env check, but has a root entry named like TorchRL's collector's own
+    ("collector"), where the collector writes its trajectory ids: it fails on the collector's first reset."""
+    return Tiny(num_envs, root_key="collector")
 
 
 def not_an_env(num_envs=4):

@@ -8,7 +8,7 @@ from tensordict import TensorDict
 from conftest import CONFIGS
 from torchrl_mappo import ConfigError, Trainer, keys, load_config, make_actor, make_critic, make_env, make_loss
 from torchrl_mappo.config import config_from_dict
-from torchrl_mappo.envs.factory import fix_magent_reset
+from torchrl_mappo.envs.family_magent import fix_magent_reset
 from torchrl_mappo.envs.transforms import RewardSharing
 from torchrl.modules import MultiAgentMLP
 
@@ -347,3 +347,31 @@ def test_survivors_at_episode_end():
     # Game over (a team wiped out): MAgent2 terminates everyone; count who was alive.
     out = survivors(batch([True, True], [True, True], [True, False], [True, True]), ["red", "blue"])
     assert out["red"].tolist() == [2] and out["blue"].tolist() == [1]
+
+
+@pytest.mark.parametrize("scenario,map_size", [("battlefield_v5", 46), ("adversarial_pursuit_v4", 20),
+                                               ("tiger_deer_v4", 20), ("combined_arms_v6", 20)])
+def test_every_magent2_scenario_builds_with_its_teams_and_the_fixes(scenario, map_size):
+    """The magent family takes any magent2 env (not only battle): its teams as groups, live-agent masks,
+    and magent2's reset fix (the first step's actions reach each team's own agents)."""
+    from torchrl_mappo.envs.family_magent import magent_scenarios
+
+    assert scenario in magent_scenarios()
+    cfg = config_from_dict({"env": {"family": "magent", "scenario": scenario, "num_envs": 1, "max_steps": 5,
+                                    "continuous_actions": False, "scenario_kwargs": {"map_size": map_size}}})
+    env = make_env(cfg.env, seed=0)
+    raw = env.base_env._env
+    assert raw.state.__qualname__.startswith("fix_magent_reset")
+    td = env.rollout(3)
+    assert len(env.group_map) >= 2 and all(td.get((g, "mask")).any() for g in env.group_map)
+    assert raw.team_sizes == [raw.env.get_num(h) for h in raw.handles] and min(raw.team_sizes) > 0
+
+
+def test_a_magent2_env_named_by_import_path_gets_the_magent_fixes():
+    cfg = config_from_dict({"env": {"family": "pettingzoo", "scenario": "magent2.environments.tiger_deer_v4",
+                                    "num_envs": 1, "max_steps": 5, "scenario_kwargs": {"map_size": 20}}})
+    env = make_env(cfg.env, seed=0)
+    raw = env.base_env._env
+    assert raw.state.__qualname__.startswith("fix_magent_reset")
+    env.reset()
+    assert raw.team_sizes == [raw.env.get_num(h) for h in raw.handles] and min(raw.team_sizes) > 0

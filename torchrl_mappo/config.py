@@ -52,13 +52,15 @@ class EnvConfig(_Section):
 
     family: Literal["vmas", "pettingzoo", "magent", "torchrl", "gymnasium_ma"] = "vmas"
     """``vmas`` (``VmasEnv``), ``pettingzoo`` (any PettingZoo env, parallel or turn-based (AEC),
-    through ``PettingZooWrapper``), ``magent`` (``magent2`` ``battle_v4``), ``torchrl`` (your own
+    through ``PettingZooWrapper``), ``magent`` (a ``magent2`` env: ``battle_v4``, ``tiger_deer_v4``...), ``torchrl`` (your own
     TorchRL ``EnvBase``, from ``env.make``) or ``gymnasium_ma`` (EPyMARL-style multi-agent gymnasium
     envs: ``lbforaging``, ``rware``). See the README, "Your own environment"."""
     scenario: str = "navigation"
     """A scenario of the family: a VMAS scenario; for ``pettingzoo`` a bare mpe2 name
     (``simple_spread_v3``) or any module with ``parallel_env()``/``env()`` by import path
-    (``pettingzoo.sisl.pursuit_v5``, ``pettingzoo.classic.tictactoe_v3``, your own); ``battle_v4``;
+    (``pettingzoo.sisl.pursuit_v5``, ``pettingzoo.classic.tictactoe_v3``, your own); for ``magent``
+    a ``magent2.environments`` module (``battle_v4``, ``battlefield_v5``, ``adversarial_pursuit_v4``,
+    ``gather_v5``, ``tiger_deer_v4``, ``combined_arms_v6``);
     for ``gymnasium_ma`` a registered gymnasium id (``Foraging-8x8-2p-2f-coop-v3``,
     ``rware-tiny-2ag-v2``, or ``module:id``). Checked against the installed packages once every field
     is valid (:mod:`torchrl_mappo.envs.scenarios`); ``torchrl`` ignores it."""

@@ -12,9 +12,10 @@ multi-agent layout (``env.group_map``; per-agent data under
 - ``pettingzoo``: ``PettingZooWrapper`` over ``mpe2.<scenario>.parallel_env()``
   (``return_state=True``); ``num_envs`` copies step in a ``SerialEnv``; any
   other PettingZoo env by import path, parallel or AEC (:mod:`.family_pettingzoo`);
-- ``magent``: ``PettingZooWrapper`` over ``magent2`` ``battle_v4`` with
-  ``use_mask=True, done_on_any=False`` (agents die; ``(group, "mask")``
-  marks the live ones), with magent2 0.3.4's reset bug fixed;
+- ``magent``: ``PettingZooWrapper`` over a ``magent2`` scenario (``battle_v4``,
+  ``tiger_deer_v4``, ...) with ``use_mask=True, done_on_any=False`` (agents
+  die; ``(group, "mask")`` marks the live ones), with magent2 0.3.4's reset
+  and state bugs worked around (:mod:`.family_magent`);
 - ``torchrl``: your own ``EnvBase`` from ``env.make`` (:mod:`.family_torchrl`),
   or one handed to :func:`make_env` ready;
 - ``gymnasium_ma``: EPyMARL-style gymnasium envs (:mod:`.family_gymnasium_ma`).
@@ -39,6 +40,7 @@ from torchrl.envs.utils import MarlGroupMapType
 
 from torchrl_mappo import keys
 from torchrl_mappo.config import EnvConfig
+from torchrl_mappo.envs.family_magent import fix_magent_reset, magent_module
 from torchrl_mappo.envs.memory import HideAfter
 from torchrl_mappo.envs.transforms import RewardSharing
 from torchrl_mappo.errors import ConfigError
@@ -189,56 +191,17 @@ def _make_pettingzoo(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     return _pettingzoo_batch(make_one, cfg.num_envs, seed)
 
 
-def fix_magent_reset(env) -> Any:
-    """Work around two magent2 0.3.4 bugs in ``magent_parallel_env``.
-
-    1. ``reset()`` counts each team before placing it on the map, so on the
-       first step after a reset the joint action is cut into teams of size 0
-       and the teams do not get their own actions. Re-count once the map
-       exists.
-    2. ``state()`` fails (``zip(*[])``) once a team has been wiped out, i.e.
-       exactly when one team wins. Skip empty teams when drawing the state.
-    """
-    import numpy as np
-
-    original_reset = env.reset
-
-    def reset(*args, **kwargs):
-        out = original_reset(*args, **kwargs)
-        env.team_sizes = [env.env.get_num(handle) for handle in env.handles]
-        return out
-
-    def state():
-        # magent2's own state(), minus the crash on an empty team.
-        if env.extra_features:
-            raise NotImplementedError("torchrl_mappo's MAgent2 state fix does not cover extra_features=True")
-        state = np.copy(env.base_state)
-        for handle in env._all_handles:
-            pos = env.env.get_pos(handle)
-            if len(pos) == 0:
-                continue
-            view, _ = env.env.get_observation(handle)
-            pos_x, pos_y = zip(*pos)
-            state[pos_x, pos_y, 1 + handle.value * 2] = 1
-            state[pos_x, pos_y, 2 + handle.value * 2] = view[:, view.shape[1] // 2, view.shape[2] // 2, 2]
-        return state
-
-    env.reset = reset
-    env.state = state
-    return env
-
-
 def _make_magent(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
-    from magent2.environments import battle_v4
     from torchrl.envs.libs.pettingzoo import PettingZooWrapper
 
-    probe = _parallel_env_checked(battle_v4.parallel_env, cfg, max_cycles=cfg.max_steps)
+    module = magent_module(cfg.scenario)
+    probe = _parallel_env_checked(module.parallel_env, cfg, max_cycles=cfg.max_steps)
     agents = list(probe.possible_agents)
     obs_shapes = {a: tuple(probe.observation_space(a).shape) for a in agents}
     group_map = _resolve_group_map(cfg.group_map, agents, obs_shapes)
 
     def make_one() -> EnvBase:
-        raw = fix_magent_reset(battle_v4.parallel_env(max_cycles=cfg.max_steps, **cfg.scenario_kwargs))
+        raw = fix_magent_reset(module.parallel_env(max_cycles=cfg.max_steps, **cfg.scenario_kwargs))
         return PettingZooWrapper(
             raw,
             return_state=cfg.return_state,
@@ -271,7 +234,8 @@ _FAMILIES = {"vmas": _make_vmas, "pettingzoo": _make_pettingzoo, "magent": _make
 def env_error(cfg_env: EnvConfig, what: str, err: Exception) -> ConfigError:
     """One line for an env that fails in its simulator's own code: the settings, then the cause."""
     kwargs = f" with env.scenario_kwargs={cfg_env.scenario_kwargs}" if cfg_env.scenario_kwargs else ""
-    first = (str(err).strip().splitlines() or [""])[0][:200]
+    text = err.args[0] if isinstance(err, KeyError) and err.args and isinstance(err.args[0], str) else str(err)
+    first = (text.strip().splitlines() or [""])[0][:200]  # (a KeyError's str() is its message's repr)
     if cfg_env.family == "torchrl":
         hint = "fix the env's constructor"
         if "must match the env batch size" in first:

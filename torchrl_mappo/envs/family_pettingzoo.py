@@ -16,6 +16,7 @@ from typing import Any, Callable
 from torchrl.envs import EnvBase
 
 from torchrl_mappo.config import EnvConfig
+from torchrl_mappo.envs.family_magent import magent_fixed
 from torchrl_mappo.envs.scenarios import import_scenario
 from torchrl_mappo.errors import ConfigError
 
@@ -67,7 +68,7 @@ def make_pettingzoo_module_env(cfg: EnvConfig, seed: int | None, device: str,
     from torchrl.envs.libs.pettingzoo import PettingZooWrapper
 
     factory, parallel = _factory(import_scenario(cfg))
-    probe = _call(factory, cfg)
+    probe = magent_fixed(_call(factory, cfg))
     agents = list(probe.possible_agents)
     shapes = {a: space_signature(probe.observation_space(a)) for a in agents}
     group_map = resolve_group_map(cfg.group_map, agents, shapes)
@@ -76,7 +77,7 @@ def make_pettingzoo_module_env(cfg: EnvConfig, seed: int | None, device: str,
 
     def make_one() -> EnvBase:
         return PettingZooWrapper(
-            _call(factory, cfg),
+            magent_fixed(_call(factory, cfg)),  # a magent2 env by import path: its bugs worked around too
             return_state=return_state,
             group_map=group_map,
             use_mask=True,

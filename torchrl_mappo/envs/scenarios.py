@@ -61,7 +61,9 @@ def available_scenarios(family: str) -> list[str]:
 
         return sorted(name.split("/", 1)[-1] for name in mpe2.all_modules.mpe_environments)
     if family == "magent":
-        return ["battle_v4"]
+        from torchrl_mappo.envs.family_magent import magent_scenarios
+
+        return magent_scenarios()
     return []
 
 
