@@ -154,7 +154,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"{result['checkpoint']}: {result['episodes']} episodes")
+    n = result["episodes"]
+    print(f"{result['checkpoint']}: {n} episode{'' if n == 1 else 's'}")
     for g, r in result["groups"].items():
         extra = f", win rate {r['win_rate']:.0%}" if "win_rate" in r else ""
         extra += f", survivors {r['survivors_mean']:.1f}" if "survivors_mean" in r else ""

@@ -117,7 +117,9 @@ class RecentReturns:
     def summary(self) -> str:
         n = max((len(r) for r in self.values.values()), default=0)
         parts = ", ".join(f"{g}={self.mean(g)}" for g in self.groups)
-        return f"mean return of the last {n} episodes: {parts}" if n else "no episode finished yet"
+        if not n:
+            return "no episode finished yet"
+        return f"mean return of the last {n} episodes: {parts}" if n > 1 else f"return of the last episode: {parts}"
 
     def state_dict(self) -> dict[str, list[float]]:
         return {g: list(r) for g, r in self.values.items()}

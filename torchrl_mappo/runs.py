@@ -324,7 +324,8 @@ def _final_line(trainer, run_dir: Path) -> str:
     last = trainer.history[-1]
     evals = ", ".join(f"{k.split('/')[1]}={v:.3f}" for k, v in trainer.last_eval.items()
                       if k.endswith("/episode_return"))
-    evals = f"; last evaluation ({trainer.config.train.eval_episodes} episodes): {evals}" if evals else ""
+    n = trainer.config.train.eval_episodes
+    evals = f"; last evaluation ({n} episode{'' if n == 1 else 's'}): {evals}" if evals else ""
     return (f"done: {last['frames']} frames in {last['wall_time']:.1f} s; "
             f"{trainer.recent.summary()}{evals}; metrics: {run_dir / 'metrics.csv'}; checkpoint: {ckpt}")
 
