@@ -161,11 +161,10 @@ def _parallel_env_checked(factory: Callable, cfg: EnvConfig, **fixed: Any):
 
 def _make_pettingzoo(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     import mpe2.all_modules
-    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    from torchrl_mappo.envs.family_pettingzoo import make_pettingzoo_module_env, pettingzoo_wrapper
 
     if "." in cfg.scenario:  # any PettingZoo env by import path
-        from torchrl_mappo.envs.family_pettingzoo import make_pettingzoo_module_env
-
         return make_pettingzoo_module_env(cfg, seed, device, _resolve_group_map, _pettingzoo_batch)
 
     module = mpe2.all_modules.mpe_environments[f"mpe/{cfg.scenario}"]
@@ -178,7 +177,7 @@ def _make_pettingzoo(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
     probe.close()
 
     def make_one() -> EnvBase:
-        return PettingZooWrapper(
+        return pettingzoo_wrapper(
             module.parallel_env(
                 max_cycles=cfg.max_steps, continuous_actions=cfg.continuous_actions, **cfg.scenario_kwargs
             ),
@@ -192,7 +191,7 @@ def _make_pettingzoo(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
 
 
 def _make_magent(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
-    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+    from torchrl_mappo.envs.family_pettingzoo import pettingzoo_wrapper
 
     module = magent_module(cfg.scenario)
     probe = _parallel_env_checked(module.parallel_env, cfg, max_cycles=cfg.max_steps)
@@ -202,7 +201,7 @@ def _make_magent(cfg: EnvConfig, seed: int | None, device: str) -> EnvBase:
 
     def make_one() -> EnvBase:
         raw = fix_magent_reset(module.parallel_env(max_cycles=cfg.max_steps, **cfg.scenario_kwargs))
-        return PettingZooWrapper(
+        return pettingzoo_wrapper(
             raw,
             return_state=cfg.return_state,
             group_map=group_map,

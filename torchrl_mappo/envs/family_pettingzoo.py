@@ -11,6 +11,7 @@ it; the env's global state is returned where it has one.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 from torchrl.envs import EnvBase
@@ -62,11 +63,20 @@ def _has_state(raw: Any) -> bool:
         return False
 
 
+def pettingzoo_wrapper(raw: Any, **kwargs: Any) -> EnvBase:
+    """TorchRL's ``PettingZooWrapper(raw, **kwargs)``, without its warning on every build that PettingZoo
+    is not 1.24.3 (this package runs and is tested with the PettingZoo it pins; TorchRL warns per env
+    copy, twice or more per run)."""
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="PettingZoo in TorchRL is tested using version", category=UserWarning)
+        return PettingZooWrapper(raw, **kwargs)
+
+
 def make_pettingzoo_module_env(cfg: EnvConfig, seed: int | None, device: str,
                                resolve_group_map: Callable, batch: Callable) -> EnvBase:
     """The env of ``cfg.scenario`` (an import path) in ``cfg.num_envs`` copies."""
-    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
-
     factory, parallel = _factory(import_scenario(cfg))
     probe = magent_fixed(_call(factory, cfg))
     agents = list(probe.possible_agents)
@@ -76,7 +86,7 @@ def make_pettingzoo_module_env(cfg: EnvConfig, seed: int | None, device: str,
     probe.close()
 
     def make_one() -> EnvBase:
-        return PettingZooWrapper(
+        return pettingzoo_wrapper(
             magent_fixed(_call(factory, cfg)),  # a magent2 env by import path: its bugs worked around too
             return_state=return_state,
             group_map=group_map,
