@@ -178,3 +178,27 @@ def test_eval_writes_a_gif(tmp_path):
     assert main(["eval", str(tmp_path / "a"), "--episodes", "2", "--video", str(tmp_path / "v.gif")]) == 0
     gif = Image.open(tmp_path / "v.gif")
     assert gif.n_frames >= 10 and gif.size == (400, 400)
+
+
+@pytest.mark.parametrize("config,overrides", [
+    ("mpe_simple_spread.yaml", ["env.max_steps=10"]),
+    ("magent_battle.yaml", ["env.max_steps=10", "env.scenario_kwargs.map_size=12", "train.minibatch_size=10"]),
+    ("tictactoe.yaml", []),
+])
+def test_eval_films_envs_that_draw_themselves(tmp_path, config, overrides):
+    """PettingZoo and MAgent2 envs are built with render_mode='rgb_array' for --video: the gif holds one
+    frame per step of the first env's first episode, each a drawn image (more than one colour), scaled
+    up where the env draws small (MAgent2: a pixel per cell)."""
+    import numpy as np
+    from PIL import Image
+
+    tiny = ["env.num_envs=2", "train.frames_per_batch=20", "train.total_frames=20", "train.num_epochs=1",
+            "model.hidden_sizes=[8]", "run.progress_bar=false", *overrides]
+    if not any(o.startswith("train.minibatch_size") for o in tiny):
+        tiny.append("train.minibatch_size=10")
+    assert main(["train", str(REPO / "configs" / config), f"run.dir={tmp_path}", "run.name=a", *tiny]) == 0
+    assert main(["eval", str(tmp_path / "a"), "--episodes", "1", "--video", str(tmp_path / "v.gif")]) == 0
+    gif = Image.open(tmp_path / "v.gif")
+    assert gif.n_frames >= 3 and min(gif.size) >= 300
+    gif.seek(gif.n_frames // 2)
+    assert len(np.unique(np.asarray(gif.convert("RGB")).reshape(-1, 3), axis=0)) > 2

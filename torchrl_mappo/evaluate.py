@@ -246,10 +246,12 @@ def evaluate_checkpoint(
     where the trained actors allow it, see :mod:`torchrl_mappo.transfer`).
 
     ``video``: also draw the first ``video_episodes`` episodes of the first
-    env into a ``.gif`` (or ``.mp4`` with ffmpeg); VMAS envs only.
+    env into a ``.gif`` (or ``.mp4`` with ffmpeg): VMAS envs drawn from their
+    state, PettingZoo and MAgent2 envs built with ``render_mode="rgb_array"``
+    and drawn by their own ``render()``.
     """
-    from torchrl_mappo.envs import make_env, snapshot
-    from torchrl_mappo.render import VmasFrames, check_video_path
+    from torchrl_mappo.envs import make_env
+    from torchrl_mappo.render import check_video_path, video_recorder
 
     state, file = load_checkpoint(path)
     for override in overrides:
@@ -268,6 +270,8 @@ def evaluate_checkpoint(
         cfg = config_from_dict(apply_overrides(config_to_dict(cfg), overrides), origin=str(file))
     if video is not None:
         video = check_video_path(video, cfg.env.family)
+        if cfg.env.family != "vmas":  # the env draws itself
+            cfg.env.scenario_kwargs = {**cfg.env.scenario_kwargs, "render_mode": "rgb_array"}
     # One episode per env where possible: a run's 120 training envs would
     # otherwise play 120 episodes when 2 are asked for.
     cfg.env.num_envs = num_envs if num_envs is not None else min(cfg.env.num_envs, episodes)
@@ -280,7 +284,7 @@ def evaluate_checkpoint(
     env = recurrent_env_transforms(env, policy)  # recurrent actors: reset flag and hidden states
     record = recorder = None
     if video is not None:
-        recorder = VmasFrames(snapshot.vmas_simulator(env))
+        recorder = video_recorder(env)
         finished = [0]
 
         def record(td: TensorDictBase) -> None:
@@ -290,7 +294,7 @@ def evaluate_checkpoint(
             recorder.capture(f"episode {finished[0] + 1}")
             finished[0] += int(done)
 
-        recorder.capture("episode 1")
+        recorder.begin()
     result = evaluate_seeded(env, policy, list(env.group_map), seed, episodes=episodes,
                              deterministic=deterministic, on_step=record)
     result["checkpoint"] = str(file)

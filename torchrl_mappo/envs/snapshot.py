@@ -100,6 +100,22 @@ def _walk(obj: Any, path: str, seen: set[int], out: dict[str, torch.Tensor], dep
         _walk(value, f"{path}/{key}", seen, out, depth + 1)
 
 
+def first_raw_env(env):
+    """The simulator object under ``env``'s first copy (through ``TransformedEnv``, ``SerialEnv`` and
+    the TorchRL wrapper's ``_env``): a PettingZoo/MAgent2 env, a VMAS simulator, ``None`` if none."""
+    from torchrl.envs import SerialEnv, TransformedEnv
+
+    while True:
+        if isinstance(env, TransformedEnv):
+            env = env.base_env
+        elif isinstance(env, SerialEnv):
+            if not getattr(env, "_envs", None):
+                return None
+            env = env._envs[0]
+        else:
+            return getattr(env, "_env", None)
+
+
 def vmas_simulator(env):
     """The VMAS simulator under ``env`` (``None`` for other envs)."""
     from torchrl.envs import TransformedEnv
