@@ -57,6 +57,21 @@ def test_huge_but_finite_weights_count_as_finite():
     assert NonFiniteGuard.weights_finite([torch.optim.SGD(net.parameters(), lr=0.1)])
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_one_non_finite_weight_anywhere_is_found(bad):
+    nets = [nn.Linear(4, 3), nn.Linear(3, 2)]
+    opts = [torch.optim.SGD(n.parameters(), lr=0.1) for n in nets]
+    assert NonFiniteGuard.weights_finite(opts)
+    with torch.no_grad():
+        nets[1].bias[1] = bad
+    assert not NonFiniteGuard.weights_finite(opts)
+    with torch.no_grad():
+        nets[1].bias[1] = 0.0
+        nets[0].weight.fill_(3e38)  # and a huge finite tensor beside a non-finite one
+        nets[0].bias[0] = bad
+    assert not NonFiniteGuard.weights_finite(opts)
+
+
 def test_two_rollbacks_in_one_update_both_restore_the_start():
     net = nn.Linear(3, 2)
     opt = torch.optim.Adam(net.parameters(), lr=0.1)
