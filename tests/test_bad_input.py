@@ -195,7 +195,12 @@ CASES = [
     ("unknown command", lambda r: ["fly", NAV], "invalid choice: 'fly'"),
     ("missing file", lambda r: ["train", str(r / "nope.yaml")], "config file not found"),
     ("override without =", train("train.lr"), "expected 'section.field=value'"),
-    ("override without section", train("lr=1"), "must name a section and a field"),
+    ("override without section", train("lr=1"), "must name a section and a field, e.g. 'train.seed=1'; "
+                                                "did you mean 'train.lr=1'?"),
+    ("override of a whole section", train("model={hidden_sizes: [8, 8], layer_norm: false}"),
+     "one override per field: 'model.hidden_sizes=[8, 8]' model.layer_norm=false"),
+    ("override of a whole per_group", train("per_group={red: {policy: random}}"),
+     "one override per field: per_group.red.policy=random"),
     ("no config", lambda r: ["train"], "give a config file"),
     ("bad flag", lambda r: ["train", NAV, "--fast"], "unrecognized arguments: --fast"),
     ("eval zero episodes", lambda r: ["eval", str(r / "keep"), "--episodes", "0"], "--episodes=0"),

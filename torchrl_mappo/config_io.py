@@ -242,14 +242,15 @@ def _apply_override(data: dict, override: str) -> None:
         )
     path, _, raw = override.partition("=")
     parts = path.strip().split(".")
-    if len(parts) < 2 or not all(parts):
-        raise ConfigError(
-            f"override {override!r}: the key must name a section and a field, e.g. 'train.seed=1'"
-        )
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError:
         value = raw
+    if len(parts) < 2 or not all(parts):
+        raise ConfigError(
+            f"override {override!r}: the key must name a section and a field, e.g. 'train.seed=1'"
+            + (_override_hint(parts[0], raw, value) if len(parts) == 1 and parts[0] else "")
+        )
     node = data
     for part in parts[:-1]:
         child = node.get(part)
@@ -259,6 +260,25 @@ def _apply_override(data: dict, override: str) -> None:
             raise ConfigError(f"override {override!r}: '{part}' is not a section")
         node = child
     node[parts[-1]] = value
+
+
+def _override_hint(key: str, raw: str, value: Any) -> str:
+    """What a one-word key most likely meant: a section given as a mapping (one override per
+    field, quoted for the shell where a value has spaces), or a field of a section."""
+    if (key in _SECTIONS or key == "per_group") and isinstance(value, dict) and value:
+        flat = _flat_overrides(key, value)
+        return "; one override per field: " + " ".join(f"'{o}'" if " " in o else o for o in flat)
+    hints = typing.get_type_hints(Config)
+    owners = [name for name in _SECTIONS if key in {f.name for f in dataclasses.fields(hints[name])}]
+    return f"; did you mean {' or '.join(repr(f'{o}.{key}={raw}') for o in owners)}?" if owners else ""
+
+
+def _flat_overrides(prefix: str, value: Any) -> list[str]:
+    """``{"a": {"b": 1}}`` under ``prefix`` as ``["prefix.a.b=1"]`` (values in YAML flow style)."""
+    if isinstance(value, dict) and value:
+        return [o for k, v in value.items() for o in _flat_overrides(f"{prefix}.{k}", v)]
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return [f"{prefix}={text.removesuffix('...').strip()}"]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
