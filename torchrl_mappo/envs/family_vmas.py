@@ -15,7 +15,10 @@ each VMAS call saves the process's torch, numpy and Python RNG states, loads
 VMAS's own, and swaps back (``local_seed``), ~0.1 ms a call; with nothing
 drawn between the calls, one swap around them all gives the same draws.
 Tasks whose episodes end at different steps reset a few envs on most steps
-(balance: ~2 envs on 21 of 25 steps; navigation once agents reach their goals).
+(balance: ~48 envs in ~21 calls per 25-step iteration; navigation once
+agents reach their goals). Measured on balance (120 envs): the reset took
+0.102-0.105 s per iteration through TorchRL's ``_reset``, 0.082 s here, of
+which VMAS's own per-env resets ~0.07 s.
 
 :class:`VmasStepWrapper` is that wrapper (specs, seeding, rendering,
 everything else inherited), which also holds the two simulator constants as
