@@ -189,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     it = iter(trainer.collector)
     resets = _clock_resets(getattr(trainer.collector, "env", None))
     for i in range(n_iter):
-        resets[0] = 0.0
+        if resets:
+            resets[0] = 0.0
         t0 = time.perf_counter()
         batch = next(it)
         t_collect = time.perf_counter() - t0

@@ -118,9 +118,10 @@ def test_breakdown_splits_an_iteration(tmp_path):
         if line.rstrip().endswith("%"):
             name, sec = line[:36].strip(), float(line[36:].split()[0])
             parts[name] = sec
-    for name in ("iteration", "collection", "simulator alone (VMAS step)", "policy forward (all steps)",
-                 "GAE", "update", "loss forward", "backward", "optimizer step"):
-        assert parts[name] > 0, (name, proc.stdout)
+    for name in ("iteration", "collection", "simulator alone (VMAS step)", "env resets (simulator + TorchRL)",
+                 "policy forward (all steps)", "GAE", "update", "loss forward", "backward", "optimizer step"):
+        assert parts[name] > 0, (name, proc.stdout)  # 20-step episodes: every iteration ends resetting the envs
+    assert parts["env resets (simulator + TorchRL)"] < parts["collection"]
     assert parts["update"] >= parts["loss forward"] + parts["backward"]
     assert abs(parts["iteration"] - (parts["collection"] + parts["GAE"] + parts["update"])) < 1e-2
 
