@@ -454,3 +454,127 @@ def test_pettingzoo_envs_build_without_torchrl_version_warning():
         warnings.warn("another warning")
         pettingzoo_wrapper(simple_v3.parallel_env())
     assert [str(w.message) for w in caught] == ["another warning"]
+
+
+def _pettingzoo_pair(raw_factory, **kwargs):
+    """The package's PettingZoo wrapper and TorchRL's own over two identically made raw envs."""
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    from torchrl_mappo.envs.family_pettingzoo import pettingzoo_wrapper
+
+    ours = pettingzoo_wrapper(raw_factory(), **kwargs)
+    with pytest.warns(UserWarning, match="PettingZoo in TorchRL is tested"):
+        ref = PettingZooWrapper(raw_factory(), **kwargs)
+    assert type(ours).__name__ == "PettingZooStepWrapper" and isinstance(ours, PettingZooWrapper)
+    return ours, ref
+
+
+class _Dying:
+    """A parallel PettingZoo env whose agents die: team ``a`` (3 agents) and ``b`` (2); agent a_1 dies at step 2,
+    b_0 at step 4 (terminated), everyone else is truncated at step 6. Box observations, random rewards."""
+
+    metadata = {"name": "dying_v0"}
+
+    def __init__(self):
+        import numpy as np
+        from gymnasium.spaces import Box, Discrete
+
+        self.possible_agents = ["a_0", "a_1", "a_2", "b_0", "b_1"]
+        self._obs = {a: Box(-1, 1, (4,), np.float32) for a in self.possible_agents}
+        self._act = {a: Discrete(3) for a in self.possible_agents}
+        self.rng = np.random.default_rng(0)
+
+    def observation_space(self, agent):
+        return self._obs[agent]
+
+    def action_space(self, agent):
+        return self._act[agent]
+
+    def _out(self):
+        return {a: self.rng.uniform(-1, 1, 4).astype("float32") for a in self.agents}
+
+    def reset(self, seed=None, options=None):
+        import numpy as np
+
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        self.t, self.agents = 0, list(self.possible_agents)
+        return self._out(), {a: {} for a in self.agents}
+
+    def step(self, actions):
+        self.t += 1
+        dying = {2: "a_1", 4: "b_0"}.get(self.t)
+        term = {a: a == dying for a in self.agents}
+        trunc = {a: self.t >= 6 for a in self.agents}
+        rew = {a: float(self.rng.normal()) + actions.get(a, 0) for a in self.agents}
+        obs = self._out()
+        self.agents = [a for a in self.agents if not (term[a] or trunc[a])]
+        return obs, rew, term, trunc, {a: {} for a in obs}
+
+    def close(self):
+        pass
+
+
+def test_pettingzoo_step_wrapper_writes_dead_agents_as_torchrl_does():
+    """Agents that die mid-episode: masked out, their done flags from the step that killed them, then True."""
+    from pettingzoo.utils.env import ParallelEnv
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    dying = type("Dying", (_Dying, ParallelEnv), {})
+    ours, ref = _pettingzoo_pair(dying, use_mask=True, done_on_any=False, categorical_actions=True, return_state=False)
+    assert ours._stacked and set(ours.group_map) == {"a", "b"}
+    ours.set_seed(3), ref.set_seed(3)
+    td, td_ref = ours.reset(), ref.reset()
+    masks = []
+    for step in range(6):
+        torch.manual_seed(step)
+        act = ours.full_action_spec.rand()
+        mine, theirs = ours._step(td.clone().update(act)), PettingZooWrapper._step(ref, td_ref.clone().update(act))
+        assert set(mine.keys(True, True)) == set(theirs.keys(True, True))
+        for key in theirs.keys(True, True):
+            assert mine.get(key).dtype == theirs.get(key).dtype and torch.equal(mine.get(key), theirs.get(key)), (step, key)
+        masks.append((mine.get(("a", "mask")).tolist(), mine.get(("b", "mask")).tolist()))
+        td, td_ref = mine, theirs
+    assert masks[1] == ([True, False, True], [True, True]) and masks[3] == ([True, False, True], [False, True])
+    assert mine.get(("a", "terminated")).flatten().tolist() == [False, True, False]  # a_1 stays terminated
+
+
+@pytest.mark.parametrize("case", ["magent_battle", "mpe_two_groups"])
+def test_pettingzoo_step_wrapper_steps_exactly_as_torchrl_wrapper(case):
+    """The stacked parallel step gives TorchRL's ``PettingZooWrapper._step`` output entry by entry (observations,
+    rewards, per-agent and root done flags, the live-agent mask, the state) over whole episodes."""
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    from torchrl_mappo.envs.family_magent import fix_magent_reset
+
+    if case == "magent_battle":
+        from magent2.environments import battle_v4
+
+        ours, ref = _pettingzoo_pair(lambda: fix_magent_reset(battle_v4.parallel_env(map_size=12, max_cycles=200)),
+                                     return_state=True, use_mask=True, done_on_any=False, categorical_actions=True)
+    else:
+        from mpe2 import simple_adversary_v3
+
+        ours, ref = _pettingzoo_pair(lambda: simple_adversary_v3.parallel_env(max_cycles=30), return_state=True,
+                                     categorical_actions=True)
+    assert ours._stacked and len(ours.group_map) == 2
+    ours.set_seed(7), ref.set_seed(7)
+    td, td_ref = ours.reset(), ref.reset()
+    assert all(torch.equal(td.get(k), td_ref.get(k)) for k in td_ref.keys(True, True))
+    for step in range(200):
+        torch.manual_seed(step)
+        act = ours.full_action_spec.rand()
+        mine, theirs = ours._step(td.clone().update(act)), PettingZooWrapper._step(ref, td_ref.clone().update(act))
+        assert set(mine.keys(True, True)) == set(theirs.keys(True, True))
+        for key in theirs.keys(True, True):
+            assert mine.get(key).dtype == theirs.get(key).dtype and torch.equal(mine.get(key), theirs.get(key)), (step, key)
+        if mine.get("done").all():
+            break
+        td, td_ref = mine, theirs
+
+
+def test_turn_based_and_dict_observation_envs_step_through_torchrl():
+    from pettingzoo.classic import tictactoe_v3
+
+    ours, _ = _pettingzoo_pair(lambda: tictactoe_v3.env(), use_mask=True, categorical_actions=True)
+    assert not ours._stacked  # AEC: TorchRL's own _step
