@@ -2,7 +2,7 @@
 
 ``env.scenario`` names a module with ``parallel_env()`` (used when present)
 or ``env()`` (AEC: one agent acts per step). Both go through TorchRL's
-``PettingZooWrapper`` with ``use_mask=True`` (``(group, "mask")`` marks the
+``PettingZooWrapper`` (:class:`PettingZooStepWrapper`, its faster equal step) with ``use_mask=True`` (``(group, "mask")`` marks the
 agents alive, or the one whose turn it is) and ``done_on_any=False`` (an
 episode ends when every agent is done, so agents may die or arrive);
 action masks come out as ``(group, "action_mask")``, which the actor
@@ -14,14 +14,18 @@ from __future__ import annotations
 import warnings
 from typing import Any, Callable
 
+import numpy as np
+import torch
+from torchrl.data import Composite
 from torchrl.envs import EnvBase
+from torchrl.envs.libs.pettingzoo import PettingZooWrapper
 
 from torchrl_mappo.config import EnvConfig
 from torchrl_mappo.envs.family_magent import magent_fixed
 from torchrl_mappo.envs.scenarios import import_scenario
 from torchrl_mappo.errors import ConfigError
 
-__all__ = ["make_pettingzoo_module_env", "space_signature", "turn_based"]
+__all__ = ["PettingZooStepWrapper", "make_pettingzoo_module_env", "pettingzoo_wrapper", "space_signature", "turn_based"]
 
 
 def space_signature(space: Any) -> Any:
@@ -69,117 +73,99 @@ def pettingzoo_wrapper(raw: Any, **kwargs: Any) -> EnvBase:
     PettingZoo it pins; TorchRL warns per env copy, twice or more per run)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="PettingZoo in TorchRL is tested using version", category=UserWarning)
-        return _step_wrapper_class()(raw, **kwargs)
+        return PettingZooStepWrapper(raw, **kwargs)
 
 
-def _step_wrapper_class() -> type:
-    """``PettingZooStepWrapper``, defined on first use (TorchRL's PettingZoo module imports pettingzoo)."""
-    global PettingZooStepWrapper
-    if PettingZooStepWrapper is None:
-        PettingZooStepWrapper = _define_step_wrapper()
-    return PettingZooStepWrapper
+class PettingZooStepWrapper(PettingZooWrapper):
+    """TorchRL's ``PettingZooWrapper`` whose parallel ``_step`` writes each group's live agents at
+    once (one array per entry and group) instead of agent by agent through an indexed spec.
 
+    TorchRL's ``_step`` encodes each agent's observation with ``observation_spec[group,
+    "observation"][index]``, which builds a new spec (cloning its bounds) per agent and step, and
+    deep-copies the step's observations and infos for action masks the env may not have: on
+    MAgent2 battle (24 agents, map 20) a step took 3.7 ms wrapped against 0.2 ms raw, on gather
+    (495 agents) 90 ms against 2 ms. Here a group whose agents all observe a ``Box`` (a tensor
+    spec) and have no info entries is written with one ``np.stack`` per entry; turn-based (AEC)
+    envs, dict observations and info entries step through TorchRL's ``_step``. The agent mask is
+    set with a set lookup instead of a list one, and the observations are not copied when no group
+    has an action mask. The output equals TorchRL's entry by entry
+    (tests/test_env_families.py: MAgent2 battle until agents die, mpe2 with two groups).
+    """
 
-PettingZooStepWrapper = None  # the class, once :func:`_step_wrapper_class` defined it
+    def _init_env(self):
+        from gymnasium.spaces import Box
 
+        out = super()._init_env()
+        zero = self.cached_step_output_zero
+        self._stacked = self.parallel and all(
+            not isinstance(self.observation_spec[g, "observation"], Composite)
+            and (g, "info") not in zero.keys(True)
+            and all(isinstance(self._env.observation_space(a), Box) for a in agents)
+            for g, agents in self.group_map.items()
+        )
+        return out
 
-def _define_step_wrapper() -> type:
-    import numpy as np
-    import torch
-    from gymnasium.spaces import Box
-    from torchrl.data import Composite
-    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+    def _update_agent_mask(self, td):
+        if not self.use_mask:
+            return
+        acting = set(self.agents if self.parallel else [self.agent_selection])
+        for group, agents in self.group_map.items():
+            group_mask = td.get((group, "mask"))
+            group_mask += True
+            dead = [i for i, agent in enumerate(agents) if agent not in acting]
+            if dead:
+                group_mask[torch.tensor(dead)] = False
 
-    class _PettingZooStepWrapper(PettingZooWrapper):
-        """TorchRL's ``PettingZooWrapper`` whose parallel ``_step`` writes each group's live agents at
-        once (one array per entry and group) instead of agent by agent through an indexed spec.
+    def _update_action_mask(self, td, observation_dict, info_dict):
+        if not any(self.has_action_mask.values()):  # nothing to take out of the dicts: no copy
+            return observation_dict, info_dict
+        return super()._update_action_mask(td, observation_dict, info_dict)
 
-        TorchRL's ``_step`` encodes each agent's observation with ``observation_spec[group,
-        "observation"][index]``, which builds a new spec (cloning its bounds) per agent and step, and
-        deep-copies the step's observations and infos for action masks the env may not have: on
-        MAgent2 battle (24 agents, map 20) a step took 3.7 ms wrapped against 0.2 ms raw, on gather
-        (495 agents) 90 ms against 2 ms. Here a group whose agents all observe a ``Box`` (a tensor
-        spec) and have no info entries is written with one ``np.stack`` per entry; turn-based (AEC)
-        envs, dict observations and info entries step through TorchRL's ``_step``. The agent mask is
-        set with a set lookup instead of a list one, and the observations are not copied when no group
-        has an action mask. The output equals TorchRL's entry by entry
-        (tests/test_env_families.py: MAgent2 battle until agents die, mpe2 with two groups).
-        """
+    def _step(self, tensordict):
+        if not self._stacked:
+            return super()._step(tensordict)
+        obs, rewards, terminations, truncations, infos = self._step_parallel(tensordict)
+        out = self.cached_step_output_zero.clone()
+        self._update_agent_mask(out)
+        obs, infos = self._update_action_mask(out, obs, infos)
+        for group, agents in self.group_map.items():
+            live = [i for i, agent in enumerate(agents) if agent in obs]
+            if live:
+                names = [agents[i] for i in live]
+                index = torch.tensor(live)
+                spec = self.observation_spec[group, "observation"]
+                values = np.stack([obs[a] for a in names])
+                out.get((group, "observation"))[index] = torch.as_tensor(
+                    values, dtype=spec.dtype, device=self.device).reshape(len(live), *spec.shape[1:])
+                out.get((group, "reward"))[index] = torch.tensor(
+                    [rewards[a] for a in names], dtype=torch.float32, device=self.device).unsqueeze(-1)
+                term = torch.tensor([bool(terminations[a]) for a in names], device=self.device)
+                trunc = torch.tensor([bool(truncations[a]) for a in names], device=self.device)
+                out.get((group, "done"))[index] = (term | trunc).unsqueeze(-1)
+                out.get((group, "terminated"))[index] = term.unsqueeze(-1)
+                out.get((group, "truncated"))[index] = trunc.unsqueeze(-1)
+            dead = [i for i, agent in enumerate(agents) if agent not in obs]
+            if dead and not self.use_mask:
+                raise ValueError("Dead agents found in the environment, you need to set use_mask=True to allow this.")
+            if dead:
+                acting = set(self.agents)
+                if any(agents[i] in acting for i in dead):
+                    raise ValueError(f"Dead agents {[agents[i] for i in dead]} not found in step observation "
+                                     f"but still available in {self.agents}")
+                index = torch.tensor(dead)
+                term = torch.tensor([bool(terminations.get(agents[i], True)) for i in dead], device=self.device)
+                trunc = torch.tensor([bool(truncations.get(agents[i], True)) for i in dead], device=self.device)
+                out.get((group, "done"))[index] = (term | trunc).unsqueeze(-1)
+                out.get((group, "terminated"))[index] = term.unsqueeze(-1)
+                out.get((group, "truncated"))[index] = trunc.unsqueeze(-1)
+        done, terminated, truncated = self._aggregate_done(out, use_any=self.done_on_any)
+        out.set("done", done)
+        out.set("terminated", terminated)
+        out.set("truncated", truncated)
+        if self.return_state:
+            out.set("state", self.observation_spec["state"].encode(self.state()))
+        return out
 
-        def _init_env(self):
-            out = super()._init_env()
-            zero = self.cached_step_output_zero
-            self._stacked = self.parallel and all(
-                not isinstance(self.observation_spec[g, "observation"], Composite)
-                and (g, "info") not in zero.keys(True)
-                and all(isinstance(self._env.observation_space(a), Box) for a in agents)
-                for g, agents in self.group_map.items()
-            )
-            return out
-
-        def _update_agent_mask(self, td):
-            if not self.use_mask:
-                return
-            acting = set(self.agents if self.parallel else [self.agent_selection])
-            for group, agents in self.group_map.items():
-                group_mask = td.get((group, "mask"))
-                group_mask += True
-                dead = [i for i, agent in enumerate(agents) if agent not in acting]
-                if dead:
-                    group_mask[torch.tensor(dead)] = False
-
-        def _update_action_mask(self, td, observation_dict, info_dict):
-            if not any(self.has_action_mask.values()):  # nothing to take out of the dicts: no copy
-                return observation_dict, info_dict
-            return super()._update_action_mask(td, observation_dict, info_dict)
-
-        def _step(self, tensordict):
-            if not self._stacked:
-                return super()._step(tensordict)
-            obs, rewards, terminations, truncations, infos = self._step_parallel(tensordict)
-            out = self.cached_step_output_zero.clone()
-            self._update_agent_mask(out)
-            obs, infos = self._update_action_mask(out, obs, infos)
-            for group, agents in self.group_map.items():
-                live = [i for i, agent in enumerate(agents) if agent in obs]
-                if live:
-                    names = [agents[i] for i in live]
-                    index = torch.tensor(live)
-                    spec = self.observation_spec[group, "observation"]
-                    values = np.stack([obs[a] for a in names])
-                    out.get((group, "observation"))[index] = torch.as_tensor(
-                        values, dtype=spec.dtype, device=self.device).reshape(len(live), *spec.shape[1:])
-                    out.get((group, "reward"))[index] = torch.tensor(
-                        [rewards[a] for a in names], dtype=torch.float32, device=self.device).unsqueeze(-1)
-                    term = torch.tensor([bool(terminations[a]) for a in names], device=self.device)
-                    trunc = torch.tensor([bool(truncations[a]) for a in names], device=self.device)
-                    out.get((group, "done"))[index] = (term | trunc).unsqueeze(-1)
-                    out.get((group, "terminated"))[index] = term.unsqueeze(-1)
-                    out.get((group, "truncated"))[index] = trunc.unsqueeze(-1)
-                dead = [i for i, agent in enumerate(agents) if agent not in obs]
-                if dead and not self.use_mask:
-                    raise ValueError("Dead agents found in the environment, you need to set use_mask=True to allow this.")
-                if dead:
-                    acting = set(self.agents)
-                    if any(agents[i] in acting for i in dead):
-                        raise ValueError(f"Dead agents {[agents[i] for i in dead]} not found in step observation "
-                                         f"but still available in {self.agents}")
-                    index = torch.tensor(dead)
-                    term = torch.tensor([bool(terminations.get(agents[i], True)) for i in dead], device=self.device)
-                    trunc = torch.tensor([bool(truncations.get(agents[i], True)) for i in dead], device=self.device)
-                    out.get((group, "done"))[index] = (term | trunc).unsqueeze(-1)
-                    out.get((group, "terminated"))[index] = term.unsqueeze(-1)
-                    out.get((group, "truncated"))[index] = trunc.unsqueeze(-1)
-            done, terminated, truncated = self._aggregate_done(out, use_any=self.done_on_any)
-            out.set("done", done)
-            out.set("terminated", terminated)
-            out.set("truncated", truncated)
-            if self.return_state:
-                out.set("state", self.observation_spec["state"].encode(self.state()))
-            return out
-
-    _PettingZooStepWrapper.__name__ = _PettingZooStepWrapper.__qualname__ = "PettingZooStepWrapper"
-    return _PettingZooStepWrapper
 
 
 def make_pettingzoo_module_env(cfg: EnvConfig, seed: int | None, device: str,
@@ -219,7 +205,6 @@ def turn_based(env: EnvBase) -> bool:
     cannot be seen: ``False``.
     """
     from torchrl.envs import SerialEnv, TransformedEnv
-    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
 
     while isinstance(env, TransformedEnv):
         env = env.base_env
