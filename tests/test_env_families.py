@@ -469,6 +469,19 @@ def _pettingzoo_pair(raw_factory, **kwargs):
     return ours, ref
 
 
+def _step_both(ours, ref, td, td_ref, step):
+    """One step of both wrappers with the same seeded random actions; their outputs equal entry by entry."""
+    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
+
+    torch.manual_seed(step)
+    act = ours.full_action_spec.rand()
+    mine, theirs = ours._step(td.clone().update(act)), PettingZooWrapper._step(ref, td_ref.clone().update(act))
+    assert set(mine.keys(True, True)) == set(theirs.keys(True, True))
+    for key in theirs.keys(True, True):
+        assert mine.get(key).dtype == theirs.get(key).dtype and torch.equal(mine.get(key), theirs.get(key)), (step, key)
+    return mine, theirs
+
+
 class _Dying:
     """A parallel PettingZoo env whose agents die: team ``a`` (3 agents) and ``b`` (2); agent a_1 dies at step 2,
     b_0 at step 4 (terminated), everyone else is truncated at step 6. Box observations, random rewards."""
@@ -518,7 +531,6 @@ class _Dying:
 def test_pettingzoo_step_wrapper_writes_dead_agents_as_torchrl_does():
     """Agents that die mid-episode: masked out, their done flags from the step that killed them, then True."""
     from pettingzoo.utils.env import ParallelEnv
-    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
 
     dying = type("Dying", (_Dying, ParallelEnv), {})
     ours, ref = _pettingzoo_pair(dying, use_mask=True, done_on_any=False, categorical_actions=True, return_state=False)
@@ -527,12 +539,7 @@ def test_pettingzoo_step_wrapper_writes_dead_agents_as_torchrl_does():
     td, td_ref = ours.reset(), ref.reset()
     masks = []
     for step in range(6):
-        torch.manual_seed(step)
-        act = ours.full_action_spec.rand()
-        mine, theirs = ours._step(td.clone().update(act)), PettingZooWrapper._step(ref, td_ref.clone().update(act))
-        assert set(mine.keys(True, True)) == set(theirs.keys(True, True))
-        for key in theirs.keys(True, True):
-            assert mine.get(key).dtype == theirs.get(key).dtype and torch.equal(mine.get(key), theirs.get(key)), (step, key)
+        mine, theirs = _step_both(ours, ref, td, td_ref, step)
         masks.append((mine.get(("a", "mask")).tolist(), mine.get(("b", "mask")).tolist()))
         td, td_ref = mine, theirs
     assert masks[1] == ([True, False, True], [True, True]) and masks[3] == ([True, False, True], [False, True])
@@ -543,8 +550,6 @@ def test_pettingzoo_step_wrapper_writes_dead_agents_as_torchrl_does():
 def test_pettingzoo_step_wrapper_steps_exactly_as_torchrl_wrapper(case):
     """The stacked parallel step gives TorchRL's ``PettingZooWrapper._step`` output entry by entry (observations,
     rewards, per-agent and root done flags, the live-agent mask, the state) over whole episodes."""
-    from torchrl.envs.libs.pettingzoo import PettingZooWrapper
-
     from torchrl_mappo.envs.family_magent import fix_magent_reset
 
     if case == "magent_battle":
@@ -562,12 +567,7 @@ def test_pettingzoo_step_wrapper_steps_exactly_as_torchrl_wrapper(case):
     td, td_ref = ours.reset(), ref.reset()
     assert all(torch.equal(td.get(k), td_ref.get(k)) for k in td_ref.keys(True, True))
     for step in range(200):
-        torch.manual_seed(step)
-        act = ours.full_action_spec.rand()
-        mine, theirs = ours._step(td.clone().update(act)), PettingZooWrapper._step(ref, td_ref.clone().update(act))
-        assert set(mine.keys(True, True)) == set(theirs.keys(True, True))
-        for key in theirs.keys(True, True):
-            assert mine.get(key).dtype == theirs.get(key).dtype and torch.equal(mine.get(key), theirs.get(key)), (step, key)
+        mine, theirs = _step_both(ours, ref, td, td_ref, step)
         if mine.get("done").all():
             break
         td, td_ref = mine, theirs
