@@ -88,8 +88,10 @@ class PettingZooStepWrapper(PettingZooWrapper):
     spec) and have no info entries is written with one ``np.stack`` per entry; turn-based (AEC)
     envs, dict observations and info entries step through TorchRL's ``_step``. The agent mask is
     set with a set lookup instead of a list one, and the observations are not copied when no group
-    has an action mask. The output equals TorchRL's entry by entry
-    (tests/test_env_families.py: MAgent2 battle until agents die, mpe2 with two groups).
+    has an action mask. The output equals TorchRL's entry by entry (tests/test_env_families.py:
+    MAgent2 battle and mpe2 with two groups over whole episodes, an env whose agents die
+    mid-episode); an agent gone before the step is done, as in TorchRL's (which, unlike this one,
+    raises a ``KeyError`` for a live agent the env leaves out of its done dicts).
     """
 
     def _init_env(self):
@@ -130,34 +132,26 @@ class PettingZooStepWrapper(PettingZooWrapper):
         obs, infos = self._update_action_mask(out, obs, infos)
         for group, agents in self.group_map.items():
             live = [i for i, agent in enumerate(agents) if agent in obs]
+            dead = [agents[i] for i in range(len(agents)) if agents[i] not in obs]
+            if dead and not self.use_mask:
+                raise ValueError("Dead agents found in the environment, you need to set use_mask=True to allow this.")
+            if set(dead) & set(self.agents):
+                raise ValueError(f"Dead agents {dead} not found in step observation but still available in {self.agents}")
             if live:
                 names = [agents[i] for i in live]
                 index = torch.tensor(live)
                 spec = self.observation_spec[group, "observation"]
-                values = np.stack([obs[a] for a in names])
                 out.get((group, "observation"))[index] = torch.as_tensor(
-                    values, dtype=spec.dtype, device=self.device).reshape(len(live), *spec.shape[1:])
+                    np.stack([obs[a] for a in names]), dtype=spec.dtype, device=self.device
+                ).reshape(len(live), *spec.shape[1:])
                 out.get((group, "reward"))[index] = torch.tensor(
                     [rewards[a] for a in names], dtype=torch.float32, device=self.device).unsqueeze(-1)
-                term = torch.tensor([bool(terminations[a]) for a in names], device=self.device)
-                trunc = torch.tensor([bool(truncations[a]) for a in names], device=self.device)
-                out.get((group, "done"))[index] = (term | trunc).unsqueeze(-1)
-                out.get((group, "terminated"))[index] = term.unsqueeze(-1)
-                out.get((group, "truncated"))[index] = trunc.unsqueeze(-1)
-            dead = [i for i, agent in enumerate(agents) if agent not in obs]
-            if dead and not self.use_mask:
-                raise ValueError("Dead agents found in the environment, you need to set use_mask=True to allow this.")
-            if dead:
-                acting = set(self.agents)
-                if any(agents[i] in acting for i in dead):
-                    raise ValueError(f"Dead agents {[agents[i] for i in dead]} not found in step observation "
-                                     f"but still available in {self.agents}")
-                index = torch.tensor(dead)
-                term = torch.tensor([bool(terminations.get(agents[i], True)) for i in dead], device=self.device)
-                trunc = torch.tensor([bool(truncations.get(agents[i], True)) for i in dead], device=self.device)
-                out.get((group, "done"))[index] = (term | trunc).unsqueeze(-1)
-                out.get((group, "terminated"))[index] = term.unsqueeze(-1)
-                out.get((group, "truncated"))[index] = trunc.unsqueeze(-1)
+            # Every agent's flags: this step's, or (an agent gone before it) done.
+            term = torch.tensor([bool(terminations.get(a, True)) for a in agents], device=self.device).unsqueeze(-1)
+            trunc = torch.tensor([bool(truncations.get(a, True)) for a in agents], device=self.device).unsqueeze(-1)
+            out.get((group, "done"))[:] = term | trunc
+            out.get((group, "terminated"))[:] = term
+            out.get((group, "truncated"))[:] = trunc
         done, terminated, truncated = self._aggregate_done(out, use_any=self.done_on_any)
         out.set("done", done)
         out.set("terminated", terminated)
@@ -165,7 +159,6 @@ class PettingZooStepWrapper(PettingZooWrapper):
         if self.return_state:
             out.set("state", self.observation_spec["state"].encode(self.state()))
         return out
-
 
 
 def make_pettingzoo_module_env(cfg: EnvConfig, seed: int | None, device: str,
