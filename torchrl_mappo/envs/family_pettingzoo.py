@@ -87,8 +87,9 @@ class PettingZooStepWrapper(PettingZooWrapper):
     (495 agents) 90 ms against 2 ms. Here a group whose agents all observe a ``Box`` (a tensor
     spec) and have no info entries is written with one ``np.stack`` per entry; turn-based (AEC)
     envs, dict observations and info entries step through TorchRL's ``_step``. The agent mask is
-    set with a set lookup instead of a list one, and the observations are not copied when no group
-    has an action mask. The output equals TorchRL's entry by entry (tests/test_env_families.py:
+    set with a set lookup instead of a list one, the observations are not copied when no group
+    has an action mask, and the raw env's ``agents`` and ``state()`` are read from it directly
+    (through ``EnvBase.__getattr__`` each read lists the module's ``dir()``, ~0.1 ms). The output equals TorchRL's entry by entry (tests/test_env_families.py:
     MAgent2 battle and mpe2 with two groups over whole episodes, an env whose agents die
     mid-episode); an agent gone before the step is done, as in TorchRL's (which, unlike this one,
     raises a ``KeyError`` for a live agent the env leaves out of its done dicts).
@@ -110,7 +111,7 @@ class PettingZooStepWrapper(PettingZooWrapper):
     def _update_agent_mask(self, td):
         if not self.use_mask:
             return
-        acting = set(self.agents if self.parallel else [self.agent_selection])
+        acting = set(self._env.agents if self.parallel else [self._env.agent_selection])
         for group, agents in self.group_map.items():
             group_mask = td.get((group, "mask"))
             group_mask += True
@@ -135,8 +136,8 @@ class PettingZooStepWrapper(PettingZooWrapper):
             dead = [agents[i] for i in range(len(agents)) if agents[i] not in obs]
             if dead and not self.use_mask:
                 raise ValueError("Dead agents found in the environment, you need to set use_mask=True to allow this.")
-            if set(dead) & set(self.agents):
-                raise ValueError(f"Dead agents {dead} not found in step observation but still available in {self.agents}")
+            if set(dead) & set(self._env.agents):
+                raise ValueError(f"Dead agents {dead} not found in step observation but still available in {self._env.agents}")
             if live:
                 names = [agents[i] for i in live]
                 index = torch.tensor(live)
@@ -157,7 +158,7 @@ class PettingZooStepWrapper(PettingZooWrapper):
         out.set("terminated", terminated)
         out.set("truncated", truncated)
         if self.return_state:
-            out.set("state", self.observation_spec["state"].encode(self.state()))
+            out.set("state", self.observation_spec["state"].encode(self._env.state()))
         return out
 
 
