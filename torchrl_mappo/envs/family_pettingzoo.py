@@ -100,6 +100,9 @@ class PettingZooStepWrapper(PettingZooWrapper):
 
         out = super()._init_env()
         zero = self.cached_step_output_zero
+        # Each group's observation dtype and per-agent shape, read once (a spec lookup per step costs).
+        self._obs_layout = {g: (self.observation_spec[g, "observation"].dtype,
+                                tuple(self.observation_spec[g, "observation"].shape[1:])) for g in self.group_map}
         self._stacked = self.parallel and all(
             not isinstance(self.observation_spec[g, "observation"], Composite)
             and (g, "info") not in zero.keys(True)
@@ -131,20 +134,21 @@ class PettingZooStepWrapper(PettingZooWrapper):
         out = self.cached_step_output_zero.clone()
         self._update_agent_mask(out)
         obs, infos = self._update_action_mask(out, obs, infos)
+        alive = set(self._env.agents)
         for group, agents in self.group_map.items():
             live = [i for i, agent in enumerate(agents) if agent in obs]
-            dead = [agents[i] for i in range(len(agents)) if agents[i] not in obs]
-            if dead and not self.use_mask:
-                raise ValueError("Dead agents found in the environment, you need to set use_mask=True to allow this.")
-            if set(dead) & set(self._env.agents):
-                raise ValueError(f"Dead agents {dead} not found in step observation but still available in {self._env.agents}")
+            if len(live) < len(agents):  # some agents are gone
+                dead = [a for a in agents if a not in obs]
+                if not self.use_mask:
+                    raise ValueError("Dead agents found in the environment, you need to set use_mask=True to allow this.")
+                if alive.intersection(dead):
+                    raise ValueError(f"Dead agents {dead} not found in step observation but still available in {self._env.agents}")
             if live:
                 names = [agents[i] for i in live]
                 index = torch.tensor(live)
-                spec = self.observation_spec[group, "observation"]
+                dtype, shape = self._obs_layout[group]
                 out.get((group, "observation"))[index] = torch.as_tensor(
-                    np.stack([obs[a] for a in names]), dtype=spec.dtype, device=self.device
-                ).reshape(len(live), *spec.shape[1:])
+                    np.stack([obs[a] for a in names]), dtype=dtype, device=self.device).reshape(len(live), *shape)
                 out.get((group, "reward"))[index] = torch.tensor(
                     [rewards[a] for a in names], dtype=torch.float32, device=self.device).unsqueeze(-1)
             # Every agent's flags: this step's, or (an agent gone before it) done.
