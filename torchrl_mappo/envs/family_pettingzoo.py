@@ -202,11 +202,7 @@ def turn_based(env: EnvBase) -> bool:
     check, so its copies exist); copies in other processes (``ParallelEnv``)
     cannot be seen: ``False``.
     """
-    from torchrl.envs import SerialEnv, TransformedEnv
+    from torchrl_mappo.envs.snapshot import first_copy
 
-    while isinstance(env, TransformedEnv):
-        env = env.base_env
-    if isinstance(env, SerialEnv):
-        copies = env.__dict__.get("_envs") or []
-        return bool(copies) and turn_based(copies[0])
+    env = first_copy(env)
     return isinstance(env, PettingZooWrapper) and not env.parallel

@@ -100,29 +100,37 @@ def _walk(obj: Any, path: str, seen: set[int], out: dict[str, torch.Tensor], dep
         _walk(value, f"{path}/{key}", seen, out, depth + 1)
 
 
-def first_raw_env(env):
-    """The simulator object under ``env``'s first copy (through ``TransformedEnv``, ``SerialEnv`` and
-    the TorchRL wrapper's ``_env``): a PettingZoo/MAgent2 env, a VMAS simulator, ``None`` if none."""
+def first_copy(env):
+    """The TorchRL env under ``env``'s first copy: through transforms and the copies of a started
+    ``SerialEnv``; ``None`` while its copies are not built (copies in other processes, a
+    ``ParallelEnv``, cannot be seen: it is returned itself)."""
     from torchrl.envs import SerialEnv, TransformedEnv
 
     while True:
         if isinstance(env, TransformedEnv):
             env = env.base_env
         elif isinstance(env, SerialEnv):
-            if not getattr(env, "_envs", None):
+            copies = env.__dict__.get("_envs") or []  # (attribute reads on a SerialEnv go to its copies)
+            if not copies:
                 return None
-            env = env._envs[0]
+            env = copies[0]
         else:
-            return getattr(env, "_env", None)
+            return env
+
+
+def first_raw_env(env):
+    """The simulator object under ``env``'s first copy (the TorchRL wrapper's ``_env``): a
+    PettingZoo/MAgent2 env, a VMAS simulator; ``None`` if none."""
+    copy = first_copy(env)
+    return None if copy is None else vars(copy).get("_env")
 
 
 def vmas_simulator(env):
     """The VMAS simulator under ``env`` (``None`` for other envs)."""
-    from torchrl.envs import TransformedEnv
     from torchrl.envs.libs.vmas import VmasWrapper
 
-    base = env.base_env if isinstance(env, TransformedEnv) else env
-    return base._env if isinstance(base, VmasWrapper) else None
+    copy = first_copy(env)
+    return copy._env if isinstance(copy, VmasWrapper) else None
 
 
 def simulator_tensors(env) -> dict[str, torch.Tensor] | None:
