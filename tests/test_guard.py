@@ -1,4 +1,6 @@
 """guard.py: non-finite losses, gradients and weights never reach the model."""
+import math
+
 import pytest
 import torch
 from tensordict import TensorDict
@@ -85,3 +87,45 @@ def test_two_rollbacks_in_one_update_both_restore_the_start():
         opt.step()
         guard.rollback("g", net, [opt])
         assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], start)
+
+
+def _grads(scale: float, dtypes=(torch.float32,), none_at=None) -> list[nn.Parameter]:
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(256, 18), (256,), (256, 256), (2,), (3, 54)]
+    params = [nn.Parameter(torch.zeros(s, dtype=dtypes[i % len(dtypes)])) for i, s in enumerate(shapes)]
+    for i, p in enumerate(params):
+        if i != none_at:
+            p.grad = (torch.randn(p.shape, generator=gen) * scale).to(p.dtype)
+    return params
+
+
+@pytest.mark.parametrize("case", ["clipped", "clipped, small", "not clipped", "no max", "a parameter without gradient",
+                                  "nan gradient", "two dtypes", "no gradients"])
+def test_clip_grad_norm_is_torchs_bit_for_bit(case):
+    from torchrl_mappo.guard import clip_grad_norm
+
+    kwargs = {"scale": {"clipped": 10.0, "clipped, small": 1e-5}.get(case, 1e-3)}
+    if case == "a parameter without gradient":
+        kwargs["none_at"] = 2
+    if case == "two dtypes":
+        kwargs["dtypes"] = (torch.float32, torch.float64)
+    max_norm = {"no max": float("inf"), "clipped, small": 1e-3}.get(case, 0.5)
+    ours, torchs = _grads(**kwargs), _grads(**kwargs)
+    if case == "nan gradient":
+        for ps in (ours, torchs):
+            ps[1].grad[3] = float("nan")
+    if case == "no gradients":
+        for ps in (ours, torchs):
+            for p in ps:
+                p.grad = None
+    norm = clip_grad_norm(ours, max_norm)
+    expected = float(nn.utils.clip_grad_norm_(torchs, max_norm))
+    assert norm == expected or (math.isnan(norm) and math.isnan(expected))
+    for a, b in zip(ours, torchs):
+        assert (a.grad is None) == (b.grad is None)
+        if a.grad is not None:
+            assert torch.equal(a.grad.isnan(), b.grad.isnan())
+            assert torch.equal(a.grad.nan_to_num(), b.grad.nan_to_num())
+    if case.startswith("clipped"):  # it did clip: the clipped gradients' norm is the maximum
+        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in ours]))
+        assert norm > 2 * max_norm and abs(float(total) - max_norm) < 1e-3 * max_norm

@@ -38,7 +38,7 @@ from torchrl_mappo.config import Config, ConfigError, config_to_dict
 from torchrl_mappo.curriculum import Curriculum, check_stages
 from torchrl_mappo.envs import snapshot
 from torchrl_mappo.envs.family_pettingzoo import turn_based as is_turn_based
-from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError  # noqa: F401 (re-exported)
+from torchrl_mappo.guard import NonFiniteGuard, NonFiniteLossError, clip_grad_norm  # noqa: F401 (re-exported)
 from torchrl_mappo.lean_loss import lean_terms
 from torchrl_mappo.loss import compute_advantages
 from torchrl_mappo.metrics import RecentReturns, batch_metrics
@@ -342,7 +342,7 @@ class Trainer:
         norms = []
         for opt in opts:
             params = [p for pg in opt.param_groups for p in pg["params"]]
-            norms.append(float(nn.utils.clip_grad_norm_(params, self.t.max_grad_norm)))
+            norms.append(clip_grad_norm(params, self.t.max_grad_norm))
         bad = self.guard.first_bad(out, total, norms, LOSS_TERMS)
         if bad is not None:
             self.guard.skip(group, bad, opts, self.iteration)
