@@ -8,8 +8,8 @@ BenchMARL pins torchrl<0.12), started by ``benchmarks/run.py --vs benchmarl``:
 
 BenchMARL's default experiment, MAPPO and model configs (``--model`` and
 ``--critic-model``: ``mlp``, its ``layers/mlp.yaml``, or ``gru``, its
-``layers/gru.yaml``: a GRU of 128 followed by an MLP [256, 256]), and its VMAS
-task config, are used unchanged, except what a benchmark on a headless machine
+``layers/gru.yaml``: a GRU of 128 followed by an MLP [256, 256]), and its task config
+(VMAS, or PettingZoo's MPE as ``--task pettingzoo/simple_spread``), are used unchanged, except what a benchmark on a headless machine
 needs: no loggers (its default includes wandb), no rendering of the
 evaluation episodes, no checkpoints, and ``--frames`` as ``max_n_frames``.
 Its periodic evaluation (at the first iteration and every
@@ -110,7 +110,9 @@ MODELS = {"mlp": "MlpConfig", "gru": "GruConfig"}  # BenchMARL model config clas
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", required=True, help="BenchMARL VMAS task: navigation, balance ...")
+    parser.add_argument("--task", required=True,
+                        help="BenchMARL task: a VMAS task (navigation, balance ...) or FAMILY/TASK "
+                             "(pettingzoo/simple_spread; pettingzoo needs pettingzoo[mpe] 1.24.3 in the venv)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--frames", type=int, required=True)
     parser.add_argument("--n-agents", type=int, default=None, help="override the task's n_agents")
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     import torchrl
     import yaml
     from benchmarl.algorithms import MappoConfig
-    from benchmarl.environments import VmasTask
+    from benchmarl.environments import PettingZooTask, VmasTask
     from benchmarl.experiment import Experiment, ExperimentConfig
 
     out = Path(args.out).resolve()
@@ -142,7 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     config.checkpoint_at_end = False
     config.save_folder = str(out)
 
-    task = VmasTask[args.task.upper()].get_from_yaml()
+    family, _, name = args.task.rpartition("/")
+    family = family or "vmas"
+    families = {"vmas": VmasTask, "pettingzoo": PettingZooTask}
+    if family not in families or name.upper() not in families[family].__members__:
+        parser.error(f"--task {args.task}: not a BenchMARL task of {sorted(families)}")
+    task = families[family][name.upper()].get_from_yaml()
     if args.n_agents is not None:
         task.config["n_agents"] = args.n_agents
     for item in args.kwarg:
@@ -168,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     n_agents = sum(len(agents) for agents in experiment.group_map.values())
     meta = {
         "system": "benchmarl", "benchmarl": benchmarl.__version__, "torchrl": torchrl.__version__,
-        "task": f"vmas/{args.task}", "n_agents": n_agents, "model": args.model, "critic_model": args.critic_model,
+        "task": f"{family}/{name}", "n_agents": n_agents, "model": args.model, "critic_model": args.critic_model,
         "unix_time_build": t_build,
         "unix_time_train_start": t_start, "unix_time_end": t_end,
         "eval_s_total": sum(r["eval_s"] for r in rows),

@@ -52,7 +52,9 @@ BENCHMARL_PYTHON = HERE / ".venv-benchmarl" / "bin" / "python"
 
 # task -> our config, the default target return (from the issue's BenchMARL
 # anchors: return reached by BenchMARL's MAPPO in 120k frames) and BenchMARL's
-# VMAS task name (None: BenchMARL is not run on it). ``scale_world``: with
+# BenchMARL task name (None: BenchMARL is not run on it); ``benchmarl_env``: our
+# overrides that give ours BenchMARL's env with ``--vs benchmarl`` (its MPE tasks
+# run 100 steps with continuous actions). ``scale_world``: with
 # ``--agents``, the spawning area grows with the agents (same density as 4
 # agents in VMAS's default [-1, 1]^2); at the default size 24 agents and their
 # 24 goals do not fit and VMAS's spawn loop never ends.
@@ -60,7 +62,9 @@ TASKS = {
     "vmas/navigation": {"config": "configs/vmas_navigation.yaml", "target": 0.9, "benchmarl": "navigation",
                         "scale_world": True},
     "vmas/balance": {"config": "configs/vmas_balance.yaml", "target": 27.0, "benchmarl": "balance"},
-    "mpe/simple_spread": {"config": "configs/mpe_simple_spread.yaml", "target": None, "benchmarl": None},
+    "mpe/simple_spread": {"config": "configs/mpe_simple_spread.yaml", "target": None,
+                          "benchmarl": "pettingzoo/simple_spread",
+                          "benchmarl_env": ["env.max_steps=100", "env.continuous_actions=true"]},
 }
 
 # BenchMARL 1.5.2's defaults (conf/experiment/base_experiment.yaml,
@@ -199,7 +203,8 @@ def read_curve(run_dir: Path, t0: float) -> tuple[list[dict], dict]:
 def our_overrides(args, variant: Variant) -> list[str]:
     """Our config overrides for ``variant``: its own, then ``--set``, then its scenario kwargs."""
     threads = [f"train.num_threads={args.threads}"] if args.threads else []
-    return [*variant.overrides, *threads, *args.set,
+    same_env = TASKS[args.task].get("benchmarl_env", []) if args.vs == "benchmarl" else []
+    return [*same_env, *variant.overrides, *threads, *args.set,
             *(f"env.scenario_kwargs.{k}={v}" for k, v in variant.scenario_kwargs.items())]
 
 
@@ -606,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.vs == "benchmarl":
         report += [f"BenchMARL models: policy `layers/{args.benchmarl_model}.yaml`, critic "
                    f"`layers/{args.benchmarl_critic_model}.yaml` (its defaults)", ""]
+        if TASKS[args.task].get("benchmarl_env"):
+            report += ["ours on BenchMARL's env: `" + " ".join(TASKS[args.task]["benchmarl_env"]) + "`", ""]
     if args.threads:
         report += [f"threads per run: {args.threads}", ""]
     if args.set:

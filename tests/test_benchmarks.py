@@ -84,6 +84,20 @@ def test_benchmarl_model_and_threads_reach_both_commands(tmp_path):
     assert "train.num_threads=1" not in run.task_ours(default, run.variants_of(default)[0], 0, tmp_path).cmd
 
 
+def test_mpe_against_benchmarl_runs_ours_on_benchmarls_env(tmp_path):
+    run = load_harness()
+    args = run.parse_args(["--task", "mpe/simple_spread", "--vs", "benchmarl", "--benchmarl-python", sys.executable,
+                           "--set", "env.max_steps=50", "--frames", "6000"])
+    (variant,) = run.variants_of(args)
+    theirs = run.task_benchmarl(args, variant, 0, tmp_path).cmd
+    assert theirs[theirs.index("--task") + 1] == "pettingzoo/simple_spread"
+    ours = run.task_ours(args, variant, 0, tmp_path).cmd
+    assert "env.continuous_actions=true" in ours  # BenchMARL's MPE: 100 steps, continuous actions
+    assert ours.index("env.max_steps=100") < ours.index("env.max_steps=50")  # and --set still wins
+    alone = run.parse_args(["--task", "mpe/simple_spread", "--frames", "6000"])  # without BenchMARL: our config
+    assert "env.max_steps=100" not in run.task_ours(alone, run.variants_of(alone)[0], 0, tmp_path).cmd
+
+
 def test_harness_rejects_zero_threads(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/run.py", "--threads", "0", "--out", str(tmp_path / "b")],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
