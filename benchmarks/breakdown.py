@@ -110,12 +110,13 @@ def phase_timers(trainer):
     Wraps, for the duration only, each loss's ``forward`` (or, under
     ``train.lean``, the ``LeanTerms`` the trainer calls instead), each
     optimizer's ``step``, ``torch.Tensor.backward`` and
-    ``torch.nn.utils.clip_grad_norm_`` (what ``Trainer.update`` calls); what
+    the gradient clipping ``Trainer.update`` calls (:func:`torchrl_mappo.guard.clip_grad_norm`); what
     the update spends elsewhere (zero_grad, finiteness checks, metrics,
     minibatch indexing) is "other".
     """
     import torch
-    from torch import nn
+
+    import torchrl_mappo.trainer as trainer_module
 
     parts = dict(loss_forward=0.0, backward=0.0, grad_clip=0.0, optimizer_step=0.0)
 
@@ -129,7 +130,7 @@ def phase_timers(trainer):
         return wrapper
 
     optimizers = [opt for opts in trainer.optimizers.values() for opt in opts]
-    backward, clip = torch.Tensor.backward, nn.utils.clip_grad_norm_
+    backward, clip = torch.Tensor.backward, trainer_module.clip_grad_norm
     for loss in trainer.losses.values():
         loss.forward = clocked(loss.forward, "loss_forward")
     lean = dict(trainer._lean)
@@ -138,11 +139,11 @@ def phase_timers(trainer):
     for opt in optimizers:
         opt.step = clocked(opt.step, "optimizer_step")
     torch.Tensor.backward = clocked(backward, "backward")
-    nn.utils.clip_grad_norm_ = clocked(clip, "grad_clip")
+    trainer_module.clip_grad_norm = clocked(clip, "grad_clip")
     try:
         yield parts
     finally:
-        torch.Tensor.backward, nn.utils.clip_grad_norm_ = backward, clip
+        torch.Tensor.backward, trainer_module.clip_grad_norm = backward, clip
         for loss in trainer.losses.values():
             del loss.forward
         trainer._lean.update(lean)

@@ -133,7 +133,8 @@ def test_breakdown_splits_an_iteration(tmp_path):
             name, sec = line[:36].strip(), float(line[36:].split()[0])
             parts[name] = sec
     for name in ("iteration", "collection", "simulator alone (VMAS step)", "env resets (simulator + TorchRL)",
-                 "policy forward (all steps)", "GAE", "update", "loss forward", "backward", "optimizer step"):
+                 "policy forward (all steps)", "GAE", "update", "loss forward", "backward", "grad clip",
+                 "optimizer step"):
         assert parts[name] > 0, (name, proc.stdout)  # 20-step episodes: every iteration ends resetting the envs
     assert parts["env resets (simulator + TorchRL)"] < parts["collection"]
     assert parts["update"] >= parts["loss forward"] + parts["backward"]
