@@ -8,10 +8,11 @@ BenchMARL pins torchrl<0.12), started by ``benchmarks/run.py --vs benchmarl``:
 
 BenchMARL's default experiment, MAPPO and model configs (``--model`` and
 ``--critic-model``: ``mlp``, its ``layers/mlp.yaml``, or ``gru``, its
-``layers/gru.yaml``: a GRU of 128 followed by an MLP [256, 256]), and its task config
-(VMAS, or PettingZoo's MPE as ``--task pettingzoo/simple_spread``), are used unchanged, except what a benchmark on a headless machine
-needs: no loggers (its default includes wandb), no rendering of the
-evaluation episodes, no checkpoints, and ``--frames`` as ``max_n_frames``.
+``layers/gru.yaml``: a GRU of 128 followed by an MLP [256, 256]), and its task
+config (VMAS, or PettingZoo's MPE as ``--task pettingzoo/simple_spread``), are
+used unchanged, except what a benchmark on a headless machine needs: no
+loggers (its default includes wandb), no rendering of the evaluation episodes,
+no checkpoints, and ``--frames`` as ``max_n_frames``.
 Its periodic evaluation (at the first iteration and every
 ``evaluation_interval`` frames) still runs: it is part of its default loop.
 

@@ -201,7 +201,8 @@ def read_curve(run_dir: Path, t0: float) -> tuple[list[dict], dict]:
 
 
 def our_overrides(args, variant: Variant) -> list[str]:
-    """Our config overrides for ``variant``: its own, then ``--set``, then its scenario kwargs."""
+    """Our config overrides for ``variant``: with ``--vs benchmarl`` the task's ``benchmarl_env`` first,
+    then the variant's own, then ``--set``, then its scenario kwargs."""
     threads = [f"train.num_threads={args.threads}"] if args.threads else []
     same_env = TASKS[args.task].get("benchmarl_env", []) if args.vs == "benchmarl" else []
     return [*same_env, *variant.overrides, *threads, *args.set,
